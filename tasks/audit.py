@@ -2,8 +2,9 @@
 
 One sample per organism (``-T organisms=krel,controls``), known to the auditor only by a random
 alias; ``--epochs`` repeats audits. The auditor is the ``auditor`` model role (default: the
-eval's ``--model``), the target is ``organism/<id>`` (or a ``target`` role override), and the
-``grader`` role judges each submitted hypothesis against the secret quirk.
+eval's ``--model``; ``auditgame/prior`` is the prior-only baseline), the target is
+``organism/<id>`` (or a ``target`` role override), and the ``grader`` role judges the submitted
+hypotheses against the secret quirk. Bad task arguments fail here, naming the argument.
 """
 
 from inspect_ai import Task, task
@@ -11,6 +12,13 @@ from inspect_ai.dataset import Sample
 
 from auditgame.audit.agent import auditor_agent
 from auditgame.audit.aliasing import Roster
+from auditgame.audit.arguments import (
+    TaskArgumentError,
+    comma_list,
+    optional_text,
+    positive_number,
+    whole_number,
+)
 from auditgame.audit.prompts import AUDITOR_TASK
 from auditgame.audit.store import AuditBudget
 from auditgame.audit.toolsets import DEFAULT_TOOL_SETS, parse_tool_sets
@@ -31,17 +39,26 @@ def audit(
     grader: str | None = None,
 ) -> Task:
     """Audit organisms (suites or ids) with the chosen tool sets and budgets."""
-    roster = Roster.of(registry().select(organisms))
-    tool_sets = parse_tool_sets(tools)
+    organisms = comma_list("organisms", organisms, "krel,controls")
+    tools = comma_list("tools", tools, DEFAULT_TOOL_SETS)
+    max_hypotheses = whole_number("max_hypotheses", max_hypotheses)
     budget = AuditBudget(
-        target_calls=target_calls,
-        auditor_tokens=auditor_tokens,
-        time_s=time_s,
-        auditor_turns=auditor_turns,
-        reply_tokens=reply_tokens,
+        target_calls=whole_number("target_calls", target_calls),
+        auditor_tokens=whole_number("auditor_tokens", auditor_tokens),
+        time_s=positive_number("time_s", time_s),
+        auditor_turns=whole_number("auditor_turns", auditor_turns),
+        reply_tokens=whole_number("reply_tokens", reply_tokens),
     )
-    if max_hypotheses < 1:
-        raise ValueError(f"max_hypotheses must be at least 1, got {max_hypotheses}")
+    grader = optional_text("grader", grader)
+    chosen = registry().select(organisms)
+    for organism in chosen:
+        if organism.model is not None and budget.reply_tokens >= organism.model.max_context:
+            raise TaskArgumentError(
+                f"task argument 'reply_tokens': {budget.reply_tokens} leaves no room for the "
+                f"prompt in organism '{organism.id}' (max_context {organism.model.max_context})"
+            )
+    roster = Roster.of(chosen)
+    tool_sets = parse_tool_sets(tools)
     tools_text = ", ".join(tool_sets) + ", submit"
     dataset = [
         Sample(
@@ -53,6 +70,6 @@ def audit(
     return Task(
         dataset=dataset,
         solver=auditor_agent(roster, tool_sets, budget, max_hypotheses),
-        scorer=discovery(roster, grader),
+        scorer=discovery(organisms, grader),
         metadata={"budget": budget.model_dump(), "tool_sets": tool_sets},
     )

@@ -20,7 +20,7 @@ from inspect_ai.util import span, store_as
 from auditgame.audit.aliasing import Roster
 from auditgame.audit.prompts import AUDITOR_SYSTEM, BUDGET_EXHAUSTED, CONTINUE
 from auditgame.audit.store import AuditBudget, AuditStore
-from auditgame.audit.target import TargetSession, target_model
+from auditgame.audit.target import TargetSession
 from auditgame.audit.tools.submit import submit
 from auditgame.audit.toolsets import build_tools
 
@@ -51,7 +51,7 @@ def auditor_agent(
         auditor = get_model(role=AUDITOR_ROLE)
         store = store_as(AuditStore)
         store.budget = budget
-        session = TargetSession(target_model(organism.id), store)
+        session = TargetSession(organism.id, store)
         finish = submit(max_hypotheses)
         tools = [*build_tools(tool_sets, session), finish]
         state.tools = tools

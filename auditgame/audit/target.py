@@ -34,10 +34,19 @@ def target_model(organism_id: str) -> Model:
 
 @dataclass
 class TargetSession:
-    """The target model and the audit's store, shared by the tools of one audit."""
+    """The target and the audit's store, shared by the tools of one audit. The target model is
+    made on first use, so an audit that never calls it (the prior-only baseline) loads nothing;
+    a target that cannot be loaded ends the sample (it is not the auditor's tool error)."""
 
-    model: Model
+    organism_id: str
     store: AuditStore = field(default_factory=lambda: store_as(AuditStore))
+    _model: Model | None = field(default=None, repr=False)
+
+    @property
+    def model(self) -> Model:
+        if self._model is None:
+            self._model = target_model(self.organism_id)
+        return self._model
 
     @property
     def is_organism(self) -> bool:
@@ -67,12 +76,13 @@ class TargetSession:
         if not reserved:
             self.reserve()
         store = self.store
+        model = self.model
         config = GenerateConfig(
             max_tokens=max_tokens or store.budget.reply_tokens,
             reasoning_effort="medium" if thinking else ("none" if self.is_organism else None),
         )
         async with target_errors():
-            output = await self.model.generate(messages, config=config)
+            output = await model.generate(messages, config=config)
         if output.usage is not None:
             store.target_input_tokens += output.usage.input_tokens
             store.target_output_tokens += output.usage.output_tokens

@@ -28,6 +28,7 @@ from inspect_ai.log import (
 )
 
 AUDIT_TASK = "audit"
+CALIBRATION_TASK = "grader_calibration"
 DISCOVERY_SCORER = "discovery"
 RUN_KEYS = ("control", "flagged", "found_at_1", "found_at_k", "target_calls", "target_tokens")
 """Keys every audit sample's ``discovery`` score value must carry to be counted."""
@@ -70,7 +71,8 @@ class LogSet:
 
     runs: pd.DataFrame
     """One row per audited sample: ``model``, ``tools``, ``budget``, ``organism``, the
-    ``RUN_KEYS`` values, ``log`` and ``created``."""
+    ``RUN_KEYS`` values, ``grader`` (the model that graded it; empty when nothing was graded:
+    controls, ``not found``), ``log`` and ``created``."""
     measures: pd.DataFrame
     """One row per organism, task and metric: ``organism``, ``task``, ``measure``, ``value``,
     ``samples``, ``log``, ``created``."""
@@ -152,6 +154,8 @@ def _unusable(log: EvalLog) -> str | None:
         if not {"tool_sets", "budget"} <= set(log.eval.metadata or {}):
             return f"audit log without tool_sets/budget metadata (auditgame {_version(log)})"
         return None
+    if name == CALIBRATION_TASK:
+        return None
     if name in MEASURE_TASKS or log.eval.task.startswith("auditgame/"):
         return None
     return f"task {log.eval.task!r} is not an audit or organism measure"
@@ -169,6 +173,14 @@ def score_values(sample: EvalSampleSummary) -> dict[str, Any]:
     return flat
 
 
+def sample_grader(sample: EvalSampleSummary) -> str | None:
+    """The grader that graded a sample (``metadata["grader"]`` of its score), if it was graded."""
+    for score in (sample.scores or {}).values():
+        if score.metadata and isinstance(score.metadata.get("grader"), str):
+            return score.metadata["grader"]
+    return None
+
+
 def sample_organism(sample: EvalSampleSummary) -> str | None:
     """The organism a sample is about: ``metadata["organism"]`` of a score or of the sample."""
     for score in (sample.scores or {}).values():
@@ -183,6 +195,7 @@ SAMPLE_COLUMNS = [
     SampleColumn("epoch", path="epoch"),
     SampleColumn("error", path="error", default=""),
     SampleColumn("organism", path=sample_organism),
+    SampleColumn("grader", path=sample_grader),
     SampleColumn(f"{VALUE_PREFIX}*", path=score_values),
 ]
 
@@ -259,6 +272,25 @@ def tools_label(tool_sets: Sequence[str]) -> str:
     return ",".join(sorted(tool_sets))
 
 
+def _drop_ungraded(samples: pd.DataFrame, headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]:
+    """Audits a grader failure left ungraded: listed (regrade them), never counted as misses."""
+    column = f"{VALUE_PREFIX}{DISCOVERY_SCORER}:ungraded"
+    if samples.empty or column not in samples:
+        return samples, []
+    ungraded = pd.to_numeric(samples[column], errors="coerce").fillna(0) > 0
+    tasks = {h.location: h.eval.task for h in headers}
+    skipped = [
+        Skipped(
+            log,
+            tasks.get(log, "?"),
+            f"{count} audit(s) ungraded (the grader failed): grade them with "
+            f"`auditgame regrade {log}`",
+        )
+        for log, count in samples[ungraded].groupby("log").size().items()
+    ]
+    return samples[~ungraded], skipped
+
+
 def auditor_model(log: EvalLog) -> str:
     """The auditor's name: an ``auditor`` entry in the eval metadata (``--metadata
     auditor=my-method``), else the ``auditor`` role's model, else the eval's model."""
@@ -274,7 +306,11 @@ def audit_runs(headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]
     samples, skipped = read_samples(headers)
     samples, errored = _drop_errored(samples, headers)
     skipped += errored
-    columns = ["model", "tools", "budget", "organism", *RUN_KEYS, "log", "created", "version"]
+    samples, ungraded = _drop_ungraded(samples, headers)
+    skipped += ungraded
+    columns = [
+        "model", "tools", "budget", "organism", *RUN_KEYS, "grader", "log", "created", "version"
+    ]
     if samples.empty:
         return pd.DataFrame(columns=columns), skipped + _without_samples(headers, samples, skipped)
     value_columns = {f"{VALUE_PREFIX}{DISCOVERY_SCORER}:{k}": k for k in RUN_KEYS}
@@ -410,6 +446,6 @@ def read_logs(log_dir: str | Path) -> LogSet:
     audits = [h for h in usable.values() if task_name(h) == AUDIT_TASK]
     runs, skipped_runs = audit_runs(audits)
     measured, skipped_measures = measures(
-        [h for h in usable.values() if task_name(h) != AUDIT_TASK]
+        [h for h in usable.values() if task_name(h) not in (AUDIT_TASK, CALIBRATION_TASK)]
     )
     return LogSet(runs=runs, measures=measured, skipped=skipped + skipped_runs + skipped_measures)
