@@ -3,6 +3,7 @@ what is expected (organism cards, recipes)."""
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -10,6 +11,26 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
+
+MAX_YAML_BYTES = 1 << 20
+"""Cards and recipes are small; a larger file is refused before it is parsed."""
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 60
+_short.maxlist = _short.maxdict = 4
+_short.maxlevel = 2
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without aliases: ``*name`` could expand a few bytes into gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not supported; write the value out", mark
+            )
+        return super().compose_node(parent, index)
 
 
 def describe_error(error: dict[str, Any], noun: str = "key", top: str = "(file)") -> str:
@@ -21,18 +42,38 @@ def describe_error(error: dict[str, Any], noun: str = "key", top: str = "(file)"
     if kind == "missing":
         return f"{noun} '{where}': required {noun} is missing"
     message = error["msg"].removeprefix("Value error, ")
-    got = f" (got {repr(error['input'])[:80]})" if "input" in error and error["loc"] else ""
+    got = f" (got {_short.repr(error['input'])})" if "input" in error and error["loc"] else ""
     return f"{noun} '{where}': {message}{got}"
 
 
 def read_yaml(path: Path, error: type[Exception], what: str) -> Any:
-    """The parsed YAML of ``path``; unreadable or malformed files raise ``error``."""
+    """The parsed YAML of ``path``; unreadable, oversized, non-UTF-8 or malformed files (and
+    YAML aliases) raise ``error`` naming the file."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise error(
+                f"{path}: a file of {size / 2**20:.1f} MiB is refused ({what} files are at "
+                f"most {MAX_YAML_BYTES // 2**20} MiB); is it the right file?"
+            )
+        raw = path.read_bytes()
     except OSError as exc:
-        raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
+        raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise error(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}, column "
+            f"{column}); save the {what} as UTF-8"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_PlainLoader)
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise error(f"{path}: not valid YAML: nested too deeply") from None
 
 
 def validate_mapping(
