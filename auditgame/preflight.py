@@ -38,8 +38,12 @@ MARKERS: dict[Kind, tuple[str, ...]] = {
     "tokenizer": ("tokenizer_config.json", "tokenizer.json"),
 }
 WEIGHT_FILES: dict[Kind, tuple[str, ...]] = {
-    "model": ("model.safetensors.index.json", "model.safetensors",
-              "pytorch_model.bin.index.json", "pytorch_model.bin"),
+    "model": (
+        "model.safetensors.index.json",
+        "model.safetensors",
+        "pytorch_model.bin.index.json",
+        "pytorch_model.bin",
+    ),
     "adapter": ("adapter_model.safetensors", "adapter_model.bin"),
     "tokenizer": (),
 }
@@ -209,7 +213,9 @@ def _download_hint(repo: str) -> str:
 
 
 @lru_cache(maxsize=512)
-def _hub_problem(repo: str, revision: str | None, kind: Kind, offline: bool, cache: str) -> str | None:
+def _hub_problem(
+    repo: str, revision: str | None, kind: Kind, offline: bool, cache: str
+) -> str | None:
     folder = cached_folder(repo, revision, kind)
     if folder is not None:
         return folder_problem(folder, kind)
@@ -248,7 +254,9 @@ def _hub_problem(repo: str, revision: str | None, kind: Kind, offline: bool, cac
 def location_problem(location: Location) -> str | None:
     if location.is_local:
         return folder_problem(Path(location.resolved), location.kind)
-    return _hub_problem(location.resolved, location.revision, location.kind, hub_offline(), hub_cache())
+    return _hub_problem(
+        location.resolved, location.revision, location.kind, hub_offline(), hub_cache()
+    )
 
 
 def local_folder(location: Location) -> Path | None:
@@ -264,7 +272,9 @@ def known_providers() -> list[str]:
     from inspect_ai._util.registry import registry_find, registry_unqualified_name
 
     ensure_entry_points()
-    return sorted(registry_unqualified_name(i) for i in registry_find(lambda i: i.type == "modelapi"))
+    return sorted(
+        registry_unqualified_name(i) for i in registry_find(lambda i: i.type == "modelapi")
+    )
 
 
 def _prompted_problems(card: Organism, registry: Registry, chain: tuple[str, ...]) -> list[str]:
@@ -308,15 +318,15 @@ def local_problems(card: Organism) -> list[str]:
     if template and not Path(template).is_file():
         problems.append(("chat.template", f"chat template file {template} does not exist"))
     for location in locations(card):
-        problem = folder_problem(Path(location.resolved), location.kind) if location.is_local else None
+        problem = (
+            folder_problem(Path(location.resolved), location.kind) if location.is_local else None
+        )
         if problem:
             problems.append((location.field, problem))
     return _lines(card, problems)
 
 
-def card_problems(
-    card: Organism, registry: Registry, chain: tuple[str, ...] = ()
-) -> list[str]:
+def card_problems(card: Organism, registry: Registry, chain: tuple[str, ...] = ()) -> list[str]:
     """Every problem found with one card, each as ``<card file>: field '<f>': <problem>``."""
     chain = chain or (card.id,)
     problems: list[tuple[str, str]] = []
@@ -336,7 +346,9 @@ def check_organisms(cards: Sequence[Organism], registry: Registry | None = None)
     chosen = registry or current_registry()
     unique = list({c.id: c for c in cards}.values())
     with ThreadPoolExecutor(max_workers=8) as pool:  # hub requests overlap
-        found = [p for problems in pool.map(lambda c: card_problems(c, chosen), unique) for p in problems]
+        found = [
+            p for problems in pool.map(lambda c: card_problems(c, chosen), unique) for p in problems
+        ]
     if not found:
         return
     listed = found[:MAX_LISTED]
