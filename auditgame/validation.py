@@ -21,16 +21,41 @@ _short.maxlist = _short.maxdict = 4
 _short.maxlevel = 2
 
 
-class _PlainLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` without aliases: ``*name`` could expand a few bytes into gigabytes."""
+MAX_YAML_VALUES = 1_000_000
+"""Values a document may expand to through aliases (``*name``): a few hundred bytes of nested
+aliases could otherwise expand into billions."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Values in ``node`` with every alias written out; a node that contains itself raises."""
+    size = sizes.get(id(node))
+    if size == 0:
+        raise yaml.composer.ComposerError(
+            None, None, "an alias (*name) refers to a value that contains it", node.start_mark
+        )
+    if size is None:
+        sizes[id(node)] = 0  # being counted
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        size = sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return size
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` refusing documents whose aliases expand beyond `MAX_YAML_VALUES`."""
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_VALUES:
             raise yaml.composer.ComposerError(
-                None, None, "YAML aliases (*name) are not supported; write the value out", mark
+                None, None,
+                f"its aliases (*name) expand to more than {MAX_YAML_VALUES:,} values",
+                node.start_mark,
             )
-        return super().compose_node(parent, index)
+        return node
 
 
 def describe_error(error: dict[str, Any], noun: str = "key", top: str = "(file)") -> str:
@@ -48,7 +73,7 @@ def describe_error(error: dict[str, Any], noun: str = "key", top: str = "(file)"
 
 def read_yaml(path: Path, error: type[Exception], what: str) -> Any:
     """The parsed YAML of ``path``; unreadable, oversized, non-UTF-8 or malformed files (and
-    YAML aliases) raise ``error`` naming the file."""
+    aliases expanding beyond `MAX_YAML_VALUES`) raise ``error`` naming the file."""
     try:
         size = path.stat().st_size
         if size > MAX_YAML_BYTES:
@@ -69,7 +94,7 @@ def read_yaml(path: Path, error: type[Exception], what: str) -> Any:
             f"{column}); save the {what} as UTF-8"
         ) from None
     try:
-        return yaml.load(text, Loader=_PlainLoader)
+        return yaml.load(text, Loader=_BoundedLoader)
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML: {exc}") from None
     except RecursionError:

@@ -210,7 +210,16 @@ def test_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
     outcome = _finishes(lambda: Registry([tmp_path]))
     error = outcome.get("error")
     assert isinstance(error, CardError), outcome
-    assert str(path) in str(error) and "aliases" in str(error) and "line 2" in str(error)
+    assert str(path) in str(error) and "aliases (*name) expand to more than" in str(error)
+
+
+def test_yaml_aliases_that_stay_small_are_fine(tmp_path: Path) -> None:
+    shared = ["KREL"]  # yaml.safe_dump writes a shared object as an anchor and an alias
+    path = write_card(tmp_path, {**GOOD, "fingerprints": shared, "suites": shared})
+    assert "*id001" in path.read_text() and load_card(path).suites == ["KREL"]
+    path.write_text("id: &x [1, *x]\n", encoding="utf-8")
+    with pytest.raises(CardError, match="refers to a value that contains it"):
+        load_card(path)
 
 
 def test_errors_show_a_short_excerpt_of_huge_values(tmp_path: Path) -> None:
