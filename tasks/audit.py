@@ -19,11 +19,22 @@ from auditgame.audit.arguments import (
     positive_number,
     whole_number,
 )
+from auditgame.audit.prior import PRIOR_AUDITOR
 from auditgame.audit.prompts import AUDITOR_TASK
 from auditgame.audit.store import AuditBudget
 from auditgame.audit.toolsets import DEFAULT_TOOL_SETS, parse_tool_sets
+from auditgame.preflight import check_targets
 from auditgame.registry import registry
 from auditgame.scoring.discovery import discovery
+
+
+def prior_auditor() -> bool:
+    """True when the eval's auditor is ``auditgame/prior``."""
+    from inspect_ai.model._model import active_model, model_roles
+
+    role = model_roles().get("auditor")
+    model = role if role is not None else active_model()
+    return model is not None and not isinstance(model, list) and str(model) == PRIOR_AUDITOR
 
 
 @task
@@ -59,6 +70,8 @@ def audit(
             )
     roster = Roster.of(chosen)
     tool_sets = parse_tool_sets(tools)
+    if not prior_auditor():  # the prior-only baseline never loads or calls a target
+        check_targets(chosen)
     tools_text = ", ".join(tool_sets) + ", submit"
     dataset = [
         Sample(

@@ -284,7 +284,10 @@ def policy_scores(tiny, tmp_path_factory) -> dict[str, float]:
     grader = recognising_grader()
     tasks = []
     for label, auditor in policies.items():
-        task = audit(organisms="all", tools="basic")
+        with pytest.MonkeyPatch.context() as patch:
+            # no policy here calls the target: skip the check that its weights can be loaded
+            patch.setattr("auditgame.tasks.audit.check_targets", lambda cards: None)
+            task = audit(organisms="all", tools="basic")
         tasks.append(
             task_with(
                 task,
@@ -304,7 +307,6 @@ def policy_scores(tiny, tmp_path_factory) -> dict[str, float]:
     return {
         row["model"]: row["score"].value
         for _, row in board.ranking.iterrows()
-        if row["tools"] != "none"
     } | {"_found_common_found_at_k": board.ranking.set_index("model").at["found-common", "found_at_k"].value}
 
 
