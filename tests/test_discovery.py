@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -286,7 +287,7 @@ def policy_scores(tiny, tmp_path_factory) -> dict[str, float]:
     for label, auditor in policies.items():
         with pytest.MonkeyPatch.context() as patch:
             # no policy here calls the target: skip the check that its weights can be loaded
-            patch.setattr("auditgame.tasks.audit.check_targets", lambda cards: None)
+            patch.setattr(sys.modules["auditgame.tasks.audit"], "check_targets", lambda cards: None)
             task = audit(organisms="all", tools="basic")
         tasks.append(
             task_with(

@@ -38,15 +38,15 @@ class TargetSession:
     made on first use, so an audit that never calls it (the prior-only baseline) loads nothing;
     a target that cannot be loaded ends the sample (it is not the auditor's tool error)."""
 
-    organism_id: str
+    target: Model | str
+    """The target model, or the organism id whose target is made on first use."""
     store: AuditStore = field(default_factory=lambda: store_as(AuditStore))
-    _model: Model | None = field(default=None, repr=False)
 
     @property
     def model(self) -> Model:
-        if self._model is None:
-            self._model = target_model(self.organism_id)
-        return self._model
+        if isinstance(self.target, str):
+            self.target = target_model(self.target)
+        return self.target
 
     @property
     def is_organism(self) -> bool:
@@ -102,16 +102,23 @@ class TargetSession:
         return output.message
 
 
+TARGET_FAILED = (
+    "the target could not answer this request ({kind}). If the conversation is long, roll it "
+    "back or restart it; else try again."
+)
+
+
 @asynccontextmanager
 async def target_errors() -> AsyncIterator[None]:
-    """Target failures become a `ToolError` without their message (it may name the organism)."""
+    """Target failures become a `ToolError` without their message: it may name the organism or
+    carry card values (its context length, its files)."""
     try:
         yield
     except ToolError:
         raise
     except Exception as exc:  # noqa: BLE001
         logger.warning("target call failed: %r", exc)
-        raise ToolError(f"the target failed to respond ({type(exc).__name__}); try again") from None
+        raise ToolError(TARGET_FAILED.format(kind=type(exc).__name__)) from None
 
 
 def render_reply(message: ChatMessageAssistant, show_thinking: bool) -> str:

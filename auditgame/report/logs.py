@@ -9,6 +9,7 @@ the headers, so a folder of a thousand logs reads in seconds.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,39 @@ class LogSet:
     """One row per organism, task and metric: ``organism``, ``task``, ``measure``, ``value``,
     ``samples``, ``log``, ``created``."""
     skipped: list[Skipped] = field(default_factory=list)
+    calibrations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per grader (its newest ``grader_calibration`` log): ``grader``, ``pairs``,
+    each of ``CALIBRATION_MEASURES`` with ``_lo`` / ``_hi``, ``log``, ``created``."""
+
+
+CALIBRATION_MEASURES = ("accuracy", "precision", "recall", "kappa")
+
+
+def log_grader(log: EvalLog) -> str:
+    """The grader a log was set to use: ``-T grader=``, else the ``grader`` role, else the
+    eval's model."""
+    named = (log.eval.task_args or {}).get("grader")
+    if isinstance(named, str) and named:
+        return named
+    role = (log.eval.model_roles or {}).get("grader")
+    return role.model if role is not None else log.eval.model
+
+
+def calibrations(headers: Sequence[EvalLog]) -> pd.DataFrame:
+    """The newest calibration of each grader among ``headers`` (headers only)."""
+    rows = []
+    for log in sorted(headers, key=lambda h: h.eval.created):
+        metrics: dict[str, float] = {}
+        for score in (log.results.scores if log.results else []):
+            metrics.update({name: m.value for name, m in score.metrics.items()})
+        row = {"grader": log_grader(log), "pairs": metrics.get("pairs", math.nan)}
+        for measure in CALIBRATION_MEASURES:
+            for suffix in ("", "_lo", "_hi"):
+                row[measure + suffix] = metrics.get(measure + suffix, math.nan)
+        rows.append({**row, "log": log.location, "created": log.eval.created})
+    columns = ["grader", "pairs", *[m + s for m in CALIBRATION_MEASURES for s in ("", "_lo", "_hi")], "log", "created"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.drop_duplicates("grader", keep="last").reset_index(drop=True)
 
 
 def task_name(log: EvalLog) -> str:
@@ -448,4 +482,10 @@ def read_logs(log_dir: str | Path) -> LogSet:
     measured, skipped_measures = measures(
         [h for h in usable.values() if task_name(h) not in (AUDIT_TASK, CALIBRATION_TASK)]
     )
-    return LogSet(runs=runs, measures=measured, skipped=skipped + skipped_runs + skipped_measures)
+    calibrated = calibrations([h for h in usable.values() if task_name(h) == CALIBRATION_TASK])
+    return LogSet(
+        runs=runs,
+        measures=measured,
+        skipped=skipped + skipped_runs + skipped_measures,
+        calibrations=calibrated,
+    )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from auditgame.report.board import METRICS, Leaderboard
+from auditgame.report.logs import CALIBRATION_MEASURES
 from auditgame.report.report import Report
 from auditgame.report.stats import NONE, Estimate, is_known
 
@@ -48,10 +49,30 @@ def number_cell(value: float) -> Cell:
     return Cell("–", -math.inf) if pd.isna(value) else Cell(f"{value:.3g}", float(value))
 
 
-def ranking_table(board: Leaderboard) -> Table:
+def calibration_text(graders: str, calibrations: pd.DataFrame) -> str:
+    """``"x (κ 0.81 [0.74, 0.87])"`` per grader of a row, or ``"x (uncalibrated)"``."""
+    if graders == "–":
+        return graders
+    known = (
+        calibrations.set_index("grader") if not calibrations.empty else pd.DataFrame()
+    )
+    parts = []
+    for grader in graders.split(", "):
+        if grader in known.index:
+            row = known.loc[grader]
+            kappa = Estimate(row["kappa"], row["kappa_lo"], row["kappa_hi"], int(row["pairs"] or 0))
+            parts.append(f"{grader} (κ {kappa.text()})")
+        else:
+            parts.append(f"{grader} (uncalibrated)")
+    return ", ".join(parts)
+
+
+def ranking_table(board: Leaderboard, calibrations: pd.DataFrame | None = None) -> Table:
+    calibrations = calibrations if calibrations is not None else pd.DataFrame()
     rows = [
         [Cell(str(rank), rank)]
-        + [Cell(str(record[k]), str(record[k])) for k in [*board.keys, "grader"]]
+        + [Cell(str(record[k]), str(record[k])) for k in board.keys]
+        + [Cell(calibration_text(str(record["grader"]), calibrations), str(record["grader"]))]
         + [estimate_cell(record[m], DIGITS.get(m, 2)) for m in METRICS]
         for rank, (_, record) in enumerate(board.ranking.iterrows(), 1)
     ]
@@ -104,6 +125,36 @@ def organism_tables(report: Report) -> list[Table]:
     return tables
 
 
+def calibration_table(report: Report) -> Table:
+    """Each grader found in the folder: its calibration, or that it has none."""
+    frame = report.calibrations
+    rows = []
+    for _, row in frame.iterrows():
+        cells = [Cell(str(row["grader"]), str(row["grader"])), number_cell(row["pairs"])]
+        for measure in CALIBRATION_MEASURES:
+            estimate = Estimate(row[measure], row[measure + "_lo"], row[measure + "_hi"], 1)
+            cells.append(estimate_cell(estimate))
+        rows.append(cells)
+    graded = set()
+    if not report.board.empty:
+        for graders in report.board.ranking["grader"]:
+            graded |= {g for g in str(graders).split(", ") if g != "–"}
+    missing = sorted(graded - set(frame["grader"] if not frame.empty else []))
+    note = "Agreement with 300 labelled pairs (auditgame/grader_calibration), 95% bootstrap intervals."
+    if missing:
+        note += (
+            f" Uncalibrated graders of rankings above: {', '.join(missing)} (run "
+            "`inspect eval auditgame/grader_calibration --model GRADER`)."
+        )
+    return Table(
+        "calibration",
+        "Grader calibration",
+        ["grader", "pairs", *CALIBRATION_MEASURES],
+        rows,
+        note,
+    )
+
+
 def skipped_table(report: Report) -> Table:
     rows = [
         [Cell(s.log, s.log), Cell(s.task, s.task), Cell(s.reason, s.reason)] for s in report.skipped
@@ -114,11 +165,11 @@ def skipped_table(report: Report) -> Table:
 def report_tables(report: Report) -> list[Table]:
     """Every table of a report, in reading order (the skipped list last)."""
     board = (
-        [ranking_table(report.board), *metric_tables(report.board)]
+        [ranking_table(report.board, report.calibrations), *metric_tables(report.board)]
         if not report.board.empty
         else []
     )
-    return [*board, *organism_tables(report), skipped_table(report)]
+    return [*board, calibration_table(report), *organism_tables(report), skipped_table(report)]
 
 
 def _estimate_columns(metric: str, prefix: str, estimate: object) -> dict[str, float]:
