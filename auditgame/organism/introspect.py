@@ -122,9 +122,12 @@ def steering_vector(
     positive: Sequence[Sequence[int]],
     negative: Sequence[Sequence[int]],
     layer: int,
-) -> torch.Tensor:
-    """Contrastive activation addition's vector: mean(positive) - mean(negative) at ``layer``."""
-    return mean_activation(engine, positive, layer) - mean_activation(engine, negative, layer)
+) -> tuple[torch.Tensor, float]:
+    """Contrastive activation addition's vector, mean(positive) - mean(negative) at ``layer``,
+    and the mean norm of the two means (a scale for choosing a strength)."""
+    pos = mean_activation(engine, positive, layer)
+    neg = mean_activation(engine, negative, layer)
+    return pos - neg, (pos.norm().item() + neg.norm().item()) / 2
 
 
 def generate_steered(
