@@ -364,10 +364,7 @@ class ModelWorker:
         (``model.generate``); for models the continuous path does not serve."""
         pending = [j for j in self._waiting if not j.future.cancelled()]
         self._waiting = []
-        while pending:
-            key = pending[0].sampling
-            group = [j for j in pending if j.sampling == key][: self.max_batch]
-            pending = [j for j in pending if all(j is not g for g in group)]
+        for group in _sampling_groups(pending, self.max_batch):
             try:
                 self._generate_static(group)
             except Exception as exc:  # noqa: BLE001
@@ -375,6 +372,11 @@ class ModelWorker:
                     _resolve(job.future, exc=exc)
             for job in group:
                 _resolve(job.future, job)
+
+    def generate_here(self, jobs: list[GenerationJob]) -> None:
+        """Generate ``jobs`` in the calling thread, which holds `lock` (static batching)."""
+        for group in _sampling_groups(jobs, self.max_batch):
+            self._generate_static(group)
 
     @torch.inference_mode()
     def _generate_static(self, jobs: list[GenerationJob]) -> None:
@@ -459,6 +461,14 @@ def _prepare_sampling(job: GenerationJob, device: torch.device) -> None:
     job._processors = warpers
     if s.seed is not None:
         job._generator = torch.Generator(device=device).manual_seed(s.seed)
+
+
+def _sampling_groups(jobs: list[GenerationJob], size: int) -> list[list[GenerationJob]]:
+    """Jobs with equal sampling settings, at most ``size`` per group, in arrival order."""
+    by_key: dict[Sampling, list[GenerationJob]] = {}
+    for job in jobs:
+        by_key.setdefault(job.sampling, []).append(job)
+    return [group[i : i + size] for group in by_key.values() for i in range(0, len(group), size)]
 
 
 def _length_groups(jobs: list[GenerationJob]) -> list[list[GenerationJob]]:

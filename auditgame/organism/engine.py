@@ -31,9 +31,11 @@ from inspect_ai.model import ChatMessage
 from auditgame.cards import CardError, Organism
 from auditgame.organism.batching import GenerationJob, Sampling
 from auditgame.organism.chat import render_prompt, template_messages
+from auditgame.preflight import load_errors_named
 from auditgame.organism.pool import (
     AdapterFiles,
     AdapterKey,
+    AttachError,
     BaseKey,
     EnginePool,
     SharedBase,
@@ -144,7 +146,14 @@ def load_tokenizer(card: Organism) -> Any:
     spec = card.model
     assert spec is not None
     location = card.resolve_path(spec.tokenizer) or card.resolve_path(spec.weights_path)
-    return _tokenizer(str(location), spec.weights_rev)
+    field = "model.tokenizer" if spec.tokenizer else _weights_field(card)
+    with load_errors_named(card, field, location):
+        return _tokenizer(str(location), spec.weights_rev)
+
+
+def _weights_field(card: Organism) -> str:
+    assert card.model is not None
+    return "model.weights" if card.model.weights else "model.base"
 
 
 @functools.lru_cache(maxsize=64)
@@ -168,15 +177,17 @@ def load_model(card: Organism, device: str, dtype: torch.dtype, merge_adapter: b
     weights = card.resolve_path(spec.weights_path)
     logger.info("loading %s for organism %s (%s, %s)", weights, card.id, device, dtype)
     sharded = device == "cuda"
-    model = AutoModelForCausalLM.from_pretrained(
-        weights, revision=spec.weights_rev, dtype=dtype, device_map="auto" if sharded else None
-    )
+    with load_errors_named(card, _weights_field(card), weights):
+        model = AutoModelForCausalLM.from_pretrained(
+            weights, revision=spec.weights_rev, dtype=dtype, device_map="auto" if sharded else None
+        )
     if merge_adapter and spec.adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(
-            model, card.resolve_path(spec.adapter), revision=spec.adapter_revision
-        ).merge_and_unload()
+        adapter = card.resolve_path(spec.adapter)
+        with load_errors_named(card, "model.adapter", adapter):
+            model = PeftModel.from_pretrained(model, adapter, revision=spec.adapter_revision)
+        model = model.merge_and_unload()
     if not sharded:
         model.to(device)
     model.eval()
@@ -193,8 +204,9 @@ def read_adapter(card: Organism) -> AdapterFiles:
     location = card.resolve_path(spec.adapter)
     assert location is not None
     revision = {"revision": spec.adapter_revision} if spec.adapter_revision else {}
-    config = PeftConfig.from_pretrained(location, **revision)
-    return AdapterFiles(config, load_peft_weights(location, device="cpu", **revision))
+    with load_errors_named(card, "model.adapter", location):
+        config = PeftConfig.from_pretrained(location, **revision)
+        return AdapterFiles(config, load_peft_weights(location, device="cpu", **revision))
 
 
 def _weights_on_disk(card: Organism) -> int:
@@ -264,11 +276,16 @@ class LocalEngine:
         return SharedBase(self.base_key, model, input_device, self.max_batch, _score_batch)
 
     def _acquire(self) -> tuple[SharedBase, str | None]:
-        return self.pool.acquire(
-            self.base_key, self._load_base, self.adapter_key,
-            (lambda: read_adapter(self.card)) if self.adapter_key else None,
-            estimate=_weights_on_disk(self.card),
-        )
+        try:
+            return self.pool.acquire(
+                self.base_key, self._load_base, self.adapter_key,
+                (lambda: read_adapter(self.card)) if self.adapter_key else None,
+                estimate=_weights_on_disk(self.card),
+            )
+        except AttachError as exc:
+            assert self.adapter_key is not None
+            with load_errors_named(self.card, "model.adapter", self.adapter_key.location):
+                raise exc.__cause__ or exc from None
 
     def _resident(self) -> bool:
         base = self.pool.bases.get(self.base_key)
@@ -337,6 +354,11 @@ class LocalEngine:
         `forward_scope` or `run` for forward passes of the organism."""
         with self._held_sync() as (base, _):
             return base.model
+
+    @property
+    def input_device(self) -> torch.device:
+        with self._held_sync() as (base, _):
+            return base.input_device
 
     @property
     def adapter(self) -> str | None:
@@ -421,6 +443,15 @@ class LocalEngine:
                 job.adapter = self._adapter_for(request.use_adapter, adapter)
             futures = [base.worker.generate(job) for job in jobs]
             jobs = [f.result() for f in futures]
+        return [self._finish(job, r) for job, r in zip(jobs, requests, strict=True)]
+
+    def generate_here(self, requests: Sequence[GenerationRequest], adapter: bool = True) -> list[Generation]:
+        """Generate ``requests`` in the calling thread, alone on the model (inside
+        `forward_scope`, static batching): forward hooks the caller installs see exactly these
+        requests and no others."""
+        jobs = [self._job(r) for r in requests]
+        with self._held_sync() as (base, name), base.scope(name if adapter else None):
+            base.worker.generate_here(jobs)
         return [self._finish(job, r) for job, r in zip(jobs, requests, strict=True)]
 
     def _stop_check(self, stops: tuple[str, ...]) -> Callable[[list[int]], bool] | None:

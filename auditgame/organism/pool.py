@@ -43,6 +43,10 @@ def parse_bytes(text: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
 
 
+class AttachError(ValueError):
+    """An adapter could not be attached to its base (e.g. it targets modules the base lacks)."""
+
+
 @dataclass(frozen=True)
 class BaseKey:
     """What makes two organisms share loaded weights."""
@@ -216,7 +220,10 @@ class EnginePool:
                 assert read_adapter is not None
                 files = read_adapter()  # disk or hub reads happen here, outside the worker
                 self._make_room(files.nbytes, keep=base)
-                base.worker.call(lambda: base.attach(adapter, files)).result()
+                try:
+                    base.worker.call(lambda: base.attach(adapter, files)).result()
+                except Exception as exc:
+                    raise AttachError(f"{type(exc).__name__}: {exc}") from exc
             with self._lock:
                 resident = base.adapters[adapter]
                 resident.holders += 1
