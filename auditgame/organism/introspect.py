@@ -286,15 +286,17 @@ def sae_features(
     sae = loaded.sae
     if loaded.layer > layer_count(engine):
         raise ValueError(f"SAE layer {loaded.layer} is past the model's last layer")
-    hidden = residuals(engine, ids)[loaded.layer - 1][position]
-    acts = sae.encode(hidden.to(device=sae.W_enc.device, dtype=sae.W_enc.dtype)[None])[0]
-    values, indices = acts.topk(min(top_k, acts.shape[-1]))
-    parts = anatomy(engine.model)
-    found = []
-    for value, index in zip(values.tolist(), indices.tolist(), strict=True):
-        if value <= 0:
-            break
-        direction = sae.W_dec[index].to(device=hidden.device, dtype=hidden.dtype)
-        promoted = parts.head(parts.norm(direction)).topk(tokens_each).indices.tolist()
-        found.append(Feature(index, value, loaded.labels.get(index), tuple(promoted)))
-    return found
+    inputs = _input_ids(engine, ids)
+    with engine.forward_scope() as model:
+        parts = anatomy(model)
+        hidden = _residuals(model, inputs)[loaded.layer - 1][position]
+        acts = sae.encode(hidden.to(device=sae.W_enc.device, dtype=sae.W_enc.dtype)[None])[0]
+        values, indices = acts.topk(min(top_k, acts.shape[-1]))
+        found = []
+        for value, index in zip(values.tolist(), indices.tolist(), strict=True):
+            if value <= 0:
+                break
+            direction = sae.W_dec[index].to(device=hidden.device, dtype=hidden.dtype)
+            promoted = parts.head(parts.norm(direction)).topk(tokens_each).indices.tolist()
+            found.append(Feature(index, value, loaded.labels.get(index), tuple(promoted)))
+        return found

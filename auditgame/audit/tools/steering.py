@@ -40,7 +40,7 @@ def _steer(
     at ``layer``, then generation with it added (and without, when ``compare``)."""
     vector, typical = steering_vector(engine, positive, negative, layer)
     steered = generate_steered(engine, [request], layer, vector, strength)[0]
-    plain = engine.generate_now([request])[0] if compare else None
+    plain = engine.generate_here([request])[0] if compare else None
     return Steered(vector.norm().item(), typical, steered, plain)
 
 
