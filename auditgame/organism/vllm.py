@@ -31,7 +31,13 @@ from inspect_ai.model import ChatMessageUser, GenerateConfig, Model, get_model
 
 from auditgame.cards import CardError, Organism
 from auditgame.organism.chat import render_prompt, template_messages
-from auditgame.organism.engine import Generation, GenerationRequest, TokenLogprob
+from auditgame.organism.engine import (
+    Generation,
+    GenerationRequest,
+    PromptTooLong,
+    StopReason,
+    TokenLogprob,
+)
 from auditgame.preflight import Location, load_errors_named, local_folder, locations
 
 logger = logging.getLogger(__name__)
@@ -269,10 +275,6 @@ def sampling_defaults(generation_config: Any) -> dict[str, Any]:
     }
 
 
-class PromptTooLong(ValueError):
-    """A prompt that leaves no room in the organism's context for a reply."""
-
-
 class VLLMEngine:
     """One organism on its base's vLLM server: prompts rendered as on the transformers backend,
     sent as token ids; replies read back as `Generation`."""
@@ -317,14 +319,22 @@ class VLLMEngine:
         return dict(self.sampling)
 
     def fit(self, prompt_tokens: int, max_new_tokens: int) -> int:
-        """The reply limit: ``max_new_tokens`` or the room left in the context (never cut a prompt)."""
+        """The reply limit, as on the transformers backend: ``max_new_tokens`` or the room left
+        in the context; a prompt that leaves none raises `PromptTooLong` (prompts are never cut)."""
         room = self.max_context - prompt_tokens
         if room < 1:
+            where = self.card.card_path or self.card.id
             raise PromptTooLong(
-                f"organism/{self.card.id}: a prompt of {prompt_tokens} tokens leaves no room in its "
-                f"context of {self.max_context} tokens (model.max_context)"
+                f"organism '{self.card.id}' ({where}): a prompt of {prompt_tokens} tokens does not "
+                f"fit its context of {self.max_context} tokens (card field 'model.max_context'); "
+                "shorten the input",
+                prompt_tokens, self.max_context,
             )
         return min(max_new_tokens, room)
+
+    async def ready(self) -> None:
+        """Start (or join) the base's vLLM server, so a caller's clock starts once it answers."""
+        await self.model.api._ensure_server_started()  # type: ignore[attr-defined]
 
     def request_config(self, request: GenerationRequest, max_new_tokens: int) -> GenerateConfig:
         s = request.sampling
@@ -363,12 +373,16 @@ class VLLMEngine:
                 for lp in choice.logprobs.content
             )
         usage = output.usage
+        reason: StopReason = "max_tokens" if choice.stop_reason == "max_tokens" else "stop"
+        if reason == "max_tokens" and max_new < request.max_new_tokens:
+            reason = "model_length"
         return Generation(
             text=choice.message.text,
-            stop_reason="max_tokens" if choice.stop_reason == "max_tokens" else "stop",
+            stop_reason=reason,
             prompt_tokens=usage.input_tokens if usage else len(ids),
             completion_tokens=usage.output_tokens if usage else len(logprobs or ()),
             logprobs=logprobs,
+            max_new_tokens=max_new,
         )
 
     def _token_text(self, token: str) -> str:
