@@ -283,6 +283,13 @@ def policy_scores(tiny, tmp_path_factory) -> dict[str, float]:
         "prior": get_model("auditgame/prior"),
     }
     grader = recognising_grader()
+
+    def never_called(*args):
+        raise AssertionError("a policy that skips the audit called the target")
+
+    # the policies never call the target, so a stand-in that fails if called replaces the
+    # organisms' weights (which this machine does not have)
+    target = get_model("mockllm/model", custom_outputs=never_called)
     tasks = []
     for label, auditor in policies.items():
         with pytest.MonkeyPatch.context() as patch:
@@ -292,7 +299,7 @@ def policy_scores(tiny, tmp_path_factory) -> dict[str, float]:
         tasks.append(
             task_with(
                 task,
-                model_roles={"auditor": auditor, "grader": grader},
+                model_roles={"auditor": auditor, "grader": grader, "target": target},
                 metadata={**task.metadata, "auditor": label},
             )
         )

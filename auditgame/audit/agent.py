@@ -18,6 +18,7 @@ from inspect_ai.tool import Tool, ToolFunction
 from inspect_ai.util import span, store_as
 
 from auditgame.audit.aliasing import Roster
+from auditgame.audit.prior import PRIOR_AUDITOR
 from auditgame.audit.prompts import AUDITOR_SYSTEM, BUDGET_EXHAUSTED, CONTINUE
 from auditgame.audit.store import AuditBudget, AuditStore
 from auditgame.audit.target import TargetSession
@@ -58,6 +59,8 @@ def auditor_agent(
         state.messages.insert(
             0, ChatMessageSystem(content=AUDITOR_SYSTEM.format(max_hypotheses=max_hypotheses))
         )
+        if str(auditor) != PRIOR_AUDITOR:  # the prior-only baseline never loads a target
+            await session.ready()  # the time budget starts when the target can answer
         started = time.monotonic()
         while store.submission is None:
             spent = budget_spent(store, started)
