@@ -32,6 +32,7 @@ def test_key_is_created_once_in_the_cache(tmp_path: Path, monkeypatch) -> None:
     key = alias_key()
     assert len(key) == 64 and alias_key() == key
     assert (tmp_path / "auditgame" / "alias.key").read_bytes() == key
+    assert (tmp_path / "auditgame" / "alias.key").stat().st_mode & 0o777 == 0o600  # owner only
 
 
 CRASH_ON: set[str] = set()
