@@ -37,8 +37,9 @@ CALLS: list[tuple[str, dict, bool]] = [
     ("next_token_logprobs", {"conversation": "main", "top_k": "ten"}, True),
     ("next_token_logprobs", {"conversation": "main", "candidates": "yes"}, True),
     ("read_conversation", {}, True),
-    ("send_message", {"conversation": "long", "message": LONG}, False),
-    ("next_token_logprobs", {"conversation": "long"}, True),  # longer than the context
+    ("send_message", {"conversation": "long", "message": LONG}, True),  # longer than the context
+    ("send_message", {"conversation": "main", "message": "Hi again"}, False),
+    ("next_token_logprobs", {"conversation": "main", "prefill": LONG}, True),  # too long too
     ("no_such_tool", {"x": 1}, True),
     ("submit", {"found": "yes", "hypotheses": ["x"]}, True),
     ("submit", {"found": True, "hypotheses": "a single string"}, True),
