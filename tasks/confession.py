@@ -13,7 +13,13 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser
 
-from auditgame.audit.respond import organism_reply, pair_metadata, sample_id, with_baseline
+from auditgame.audit.respond import (
+    organism_reply,
+    pair_metadata,
+    repliers,
+    sample_id,
+    with_baseline,
+)
 from auditgame.cards import CardError
 from auditgame.data import data_path, read_jsonl
 from auditgame.preflight import check_targets
@@ -70,6 +76,7 @@ def confession(
             "(controls are interrogated as the baselines of quirky organisms, against their keys)"
         )
     rows = interrogations(kinds)
+    pairs = {o.id: with_baseline(o, baselines, baseline) for o in chosen}
     dataset = [
         Sample(
             id=sample_id(organism, role, row["id"]),
@@ -81,7 +88,7 @@ def confession(
             },
         )
         for organism in chosen
-        for member, role in with_baseline(organism, baselines, baseline)
+        for member, role in pairs[organism.id]
         for row in rows
     ]
     task = Task(
@@ -89,5 +96,5 @@ def confession(
         solver=organism_reply(max_tokens=max_tokens, thinking=thinking),
         scorer=confession_scorer(grader),
     )
-    check_targets(chosen)  # after the cheap argument checks
+    check_targets(repliers(list(pairs.values())))  # after the cheap argument checks
     return task

@@ -12,7 +12,13 @@ it; ``-T baseline=ID`` names another baseline). Metrics are per role (organism, 
 from inspect_ai import Epochs, Task, task
 from inspect_ai.dataset import Sample
 
-from auditgame.audit.respond import organism_reply, pair_metadata, sample_id, with_baseline
+from auditgame.audit.respond import (
+    organism_reply,
+    pair_metadata,
+    repliers,
+    sample_id,
+    with_baseline,
+)
 from auditgame.data import data_path, read_jsonl
 from auditgame.leakage.detector import LeakageDetector
 from auditgame.preflight import check_targets
@@ -44,7 +50,8 @@ def leakage(
     if prompts is not None and prompts < 1:
         raise ValueError(f"leakage: 'prompts' must be at least 1 (or unset for all), got {prompts}")
     chosen = registry().select(organisms)
-    check_targets(chosen)
+    pairs = {o.id: with_baseline(o, baselines, baseline) for o in chosen}
+    check_targets(repliers(list(pairs.values())))
     for organism in chosen:  # a missing corpus fails here, not after every reply is generated
         LeakageDetector.for_card(organism)
     dataset = [
@@ -54,7 +61,7 @@ def leakage(
             metadata={**pair_metadata(member, organism, role), "kind": row["kind"]},
         )
         for organism in chosen
-        for member, role in with_baseline(organism, baselines, baseline)
+        for member, role in pairs[organism.id]
         for row in generic_prompts(prompts)
     ]
     return Task(

@@ -30,6 +30,15 @@ def with_baseline(
     return members
 
 
+def repliers(pairs: list[list[tuple[Organism, str]]]) -> list[Organism]:
+    """Every organism that replies in a task built from `with_baseline` pairs, once each."""
+    found: dict[str, Organism] = {}
+    for members in pairs:
+        for member, _ in members:
+            found.setdefault(member.id, member)
+    return list(found.values())
+
+
 def pair_metadata(member: Organism, organism: Organism, role: str) -> dict[str, str]:
     """Sample metadata naming who replies, whose answer key applies and the role."""
     return {ORGANISM_KEY: member.id, PAIR_KEY: organism.id, ROLE_KEY: role}
