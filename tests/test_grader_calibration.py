@@ -99,7 +99,7 @@ def test_calibration_reports_a_known_accuracy_and_the_leaderboard_shows_it(tiny,
     text = to_markdown(build_report(tmp_path))
     assert "## Grader calibration" in text and "mockllm/model" in text
     assert "0.90 [" in text  # the calibrated grader's accuracy with its interval
-    assert "auditgame/keyword-grader (uncalibrated)" in text
+    assert "| uncalibrated |" in text  # the ranking's grader cell
     assert "Uncalibrated graders of rankings above: auditgame/keyword-grader" in text
     report = build_report(tmp_path)
     assert list(report.calibrations["grader"]) == ["mockllm/model"]

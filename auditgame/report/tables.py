@@ -116,11 +116,22 @@ def calibration_text(graders: str, calibrations: pd.DataFrame) -> str:
     return ", ".join(parts)
 
 
+def grader_cell(graders: str, calibrations: pd.DataFrame) -> Cell:
+    """Short: the calibrated graders' kappa, or ``uncalibrated``; the hover text names them."""
+    full = calibration_text(graders, calibrations)
+    if graders == "–":
+        return Cell("–", "–")
+    short = ", ".join(
+        part.split(" (", 1)[1].rstrip(")") if " (" in part else part for part in full.split(", ")
+    )
+    return Cell(short, short, title=full)
+
+
 def ranking_table(board: Leaderboard, calibrations: pd.DataFrame | None = None) -> Table:
     calibrations = calibrations if calibrations is not None else pd.DataFrame()
     rows = [
         [Cell(str(rank), rank), auditor_cell(board, auditor)]
-        + [Cell(calibration_text(str(record["grader"]), calibrations), str(record["grader"]))]
+        + [grader_cell(str(record["grader"]), calibrations)]
         + [metric_cell(m, record[m]) for m in METRICS]
         for rank, (auditor, record) in enumerate(board.ranking.iterrows(), 1)
     ]
