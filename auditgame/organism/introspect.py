@@ -81,9 +81,13 @@ def residuals(engine: LocalEngine, ids: Sequence[int]) -> list[torch.Tensor]:
     (before the final norm)."""
     parts = anatomy(engine.model)
     caught: list[torch.Tensor] = []
+
+    def caught_first(hidden: torch.Tensor) -> None:
+        caught.append(hidden[0])
+
     with ExitStack() as stack:
         for layer in parts.layers:
-            stack.enter_context(_thread_hook(layer, lambda h: caught.append(h[0]) or None))
+            stack.enter_context(_thread_hook(layer, caught_first))
         engine.model(input_ids=_input_ids(engine, ids))
     return caught
 
