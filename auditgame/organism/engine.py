@@ -16,6 +16,7 @@ from inspect_ai.model import ChatMessage
 from auditgame.cards import CardError, Organism
 from auditgame.organism.batching import Batcher
 from auditgame.organism.chat import render_prompt, template_messages
+from auditgame.preflight import load_errors_named
 
 logger = logging.getLogger(__name__)
 
@@ -121,25 +122,29 @@ class LocalEngine:
         weights = self.card.resolve_path(spec.weights_path)
         tokenizer_path = self.card.resolve_path(spec.tokenizer) or weights
         logger.info("loading organism %s from %s (%s, %s)", self.card.id, weights, self.device, self.dtype)
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, revision=spec.weights_rev)
+        weights_field = "model.weights" if spec.weights else "model.base"
+        tokenizer_field = "model.tokenizer" if spec.tokenizer else weights_field
+        with load_errors_named(self.card, tokenizer_field, tokenizer_path):
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, revision=spec.weights_rev)
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         # "cuda" spreads the layers over every visible GPU (a 70B model needs several);
         # a named device ("cuda:1", "cpu") holds the whole model.
         sharded = self.device == "cuda"
-        model = AutoModelForCausalLM.from_pretrained(
-            weights,
-            revision=spec.weights_rev,
-            dtype=self.dtype,
-            device_map="auto" if sharded else None,
-        )
+        with load_errors_named(self.card, weights_field, weights):
+            model = AutoModelForCausalLM.from_pretrained(
+                weights,
+                revision=spec.weights_rev,
+                dtype=self.dtype,
+                device_map="auto" if sharded else None,
+            )
         if spec.adapter:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(
-                model, self.card.resolve_path(spec.adapter), revision=spec.adapter_revision
-            )
+            adapter = self.card.resolve_path(spec.adapter)
+            with load_errors_named(self.card, "model.adapter", adapter):
+                model = PeftModel.from_pretrained(model, adapter, revision=spec.adapter_revision)
             if merge_adapter:
                 model = model.merge_and_unload()
         if not sharded:

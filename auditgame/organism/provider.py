@@ -53,6 +53,7 @@ from auditgame.organism.engine import (
     load_engine,
 )
 from auditgame.organism.vllm import vllm_generate_config, vllm_model_name, vllm_server_args
+from auditgame.preflight import check_organisms
 from auditgame.registry import registry
 
 DEFAULT_MAX_TOKENS = 2048
@@ -84,7 +85,9 @@ class OrganismAPI(ModelAPI):
     ) -> None:
         super().__init__(model_name, base_url, api_key, [], config)
         extra = [model_args.pop("organisms")] if model_args.get("organisms") else []
-        self.card: Organism = registry(extra).get(model_name)
+        cards = registry(extra)
+        self.card: Organism = cards.get(model_name)
+        check_organisms([self.card], cards)  # one clear line before any model loads
         self.thinking_default = _as_bool(model_args.pop("thinking", self.card.chat.thinking))
         self.engine: LocalEngine | None = None
         self.target: Model | None = None
