@@ -77,10 +77,10 @@ def _statistics(measure: Measure, rows: list[Row]) -> dict[str, Statistic]:
 
 
 def _stored_se_interval(name: str, diff: float, org: LogScores, base: LogScores) -> tuple[float, float] | None:
-    ses = [next(iter(s.metadata.values()), {}).get(f"{name}_se") for s in (org, base)]
-    if any(se is None for se in ses):
+    org_se, base_se = (next(iter(s.metadata.values()), {}).get(f"{name}_se") for s in (org, base))
+    if org_se is None or base_se is None:
         return None
-    half = 1.96 * math.sqrt(ses[0] ** 2 + ses[1] ** 2)
+    half = 1.96 * math.sqrt(org_se**2 + base_se**2)
     return diff - half, diff + half
 
 
