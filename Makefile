@@ -36,9 +36,10 @@ lint: install
 	$(VENV)/bin/mypy $(TYPECHECK)/auditgame
 
 # Mutation testing of the core (slow; not part of `make test`): `make mutants MODULES="scoring/x.py
-# auditgame/leakage"` re-tests a subset. The report is also written to build/mutants/report.txt.
+# auditgame/leakage"` re-tests a subset, TESTS="tests/test_x.py" runs only those tests (faster; a
+# survivor may be one another test kills). The report is also written to build/mutants/report.txt.
 mutants: install
-	$(PY) .ci/mutants.py $(MODULES)
+	$(PY) .ci/mutants.py $(MODULES) $(if $(TESTS),--tests $(TESTS))
 
 bench: install
 	for script in bench/*.py; do $(PY) $$script || exit 1; done

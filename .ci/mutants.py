@@ -88,7 +88,7 @@ def mutant_names(paths: list[str]) -> list[str]:
     return names
 
 
-def stage() -> None:
+def stage(tests: list[str]) -> None:
     """Copy the package into STAGE in its installed layout, with the tests and a mutmut config.
 
     Every core module is always mutated (mutmut keeps a file's mutants only while it stays in
@@ -109,6 +109,7 @@ def stage() -> None:
         f"only_mutate = [{only}]\n"
         # torch and Inspect's threads are not fork-safe: fork workers from a clean server.
         'process_isolation = "forkserver"\n'
+        f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
     )
     (STAGE / "pyproject.toml").write_text(config)
     # mutmut puts STAGE/mutants first on sys.path; PYTHONPATH carries it into subprocesses (the
@@ -191,6 +192,12 @@ def main() -> None:
     parser.add_argument("paths", nargs="*", help="repository files or folders (default: the core)")
     parser.add_argument("--report", action="store_true", help="print the last run's report only")
     parser.add_argument("--survivors", action="store_true", help="list surviving mutants' names")
+    parser.add_argument(
+        "--tests",
+        nargs="*",
+        default=["tests"],
+        help="test files to run (default: all; fewer is faster, but a survivor may be killed by another)",
+    )
     parser.add_argument("--children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     args = parser.parse_args()
     paths = [p.strip("/") for p in args.paths] or CORE
@@ -198,7 +205,7 @@ def main() -> None:
         print("\n".join(survivors(paths)))
         return
     if not args.report:
-        stage()
+        stage(args.tests)
         # A subset is re-tested whole (after new tests, survivors may now be killed); the whole
         # core resumes where the last run stopped.
         code = run(args.children, mutant_names(args.paths) if args.paths else [])

@@ -450,3 +450,18 @@ def test_tool_sets_named_in_any_order_are_one_auditor():
     from auditgame.report.logs import tools_label
 
     assert tools_label(["prefill", "basic"]) == tools_label(["basic", "prefill"]) == "basic,prefill"
+
+
+def test_a_model_role_given_as_a_list_of_models_names_them_all(log_dir, tmp_path):
+    """Inspect types a role as one model or a list of them; a list is not a crash."""
+    source = next(p for p in sorted(log_dir.glob("*.eval")) if "audit" in p.name)
+
+    def listed(log) -> None:
+        log.eval.metadata = {k: v for k, v in log.eval.metadata.items() if k != "auditor"}
+        auditor = log.eval.model_roles["auditor"]
+        second = auditor.model_copy(update={"model": "mockllm/second"})
+        log.eval.model_roles = {**log.eval.model_roles, "auditor": [auditor, second]}
+
+    write_variant(str(source), tmp_path / "2026-01-01T00-00-00-00-00_audit_listed.eval", listed)
+    report = build_report(tmp_path)
+    assert [auditor_of(a) for a in report.board.ranking.index] == ["mockllm/model+mockllm/second"]
