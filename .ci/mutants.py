@@ -88,7 +88,7 @@ def mutant_names(paths: list[str]) -> list[str]:
     return names
 
 
-def stage(tests: list[str]) -> None:
+def stage(tests: list[str], debug: bool = False) -> None:
     """Copy the package into STAGE in its installed layout, with the tests and a mutmut config.
 
     Every core module is always mutated (mutmut keeps a file's mutants only while it stays in
@@ -110,17 +110,16 @@ def stage(tests: list[str]) -> None:
         # torch and Inspect's threads are not fork-safe: fork workers from a clean server.
         'process_isolation = "forkserver"\n'
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
+        f"debug = {json.dumps(debug)}\n"
     )
     (STAGE / "pyproject.toml").write_text(config)
-    # mutmut puts STAGE/mutants first on sys.path; PYTHONPATH carries it into subprocesses (the
-    # CLI tests), which must exist before Python caches the entry as missing.
-    (STAGE / "mutants").mkdir(exist_ok=True)
 
 
 def run(children: int, names: list[str]) -> int:
+    # Tests that start a subprocess (the inspect CLI) run the unmutated package there: mutmut
+    # puts the mutated copy first on sys.path of its own workers only.
     env = dict(
         os.environ,
-        PYTHONPATH=str(STAGE / "mutants"),
         TOKENIZERS_PARALLELISM="false",
         OMP_NUM_THREADS="1",
         MKL_NUM_THREADS="1",
@@ -198,6 +197,9 @@ def main() -> None:
         default=["tests"],
         help="test files to run (default: all; fewer is faster, but a survivor may be killed by another)",
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the tests' output (mutmut's debug)"
+    )
     parser.add_argument("--children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     args = parser.parse_args()
     paths = [p.strip("/") for p in args.paths] or CORE
@@ -205,7 +207,7 @@ def main() -> None:
         print("\n".join(survivors(paths)))
         return
     if not args.report:
-        stage(args.tests)
+        stage(args.tests, args.debug)
         # A subset is re-tested whole (after new tests, survivors may now be killed); the whole
         # core resumes where the last run stopped.
         code = run(args.children, mutant_names(args.paths) if args.paths else [])
