@@ -2,9 +2,10 @@
 hooks, SAE inputs and the reference model an organism is compared against.
 
 Every white-box audit tool reaches the model through this module. Functions here are
-synchronous and run in a worker thread (`asyncio.to_thread`); hooks act only on forward passes
-of the thread that installed them, so requests the engine batches at the same time are never
-steered or recorded.
+synchronous and run in a worker thread (`asyncio.to_thread`); their forward passes run inside
+`LocalEngine.forward_scope` (the organism's adapter active on the shared base, no other request
+running), and hooks act only on forward passes of the thread that installed them, so requests
+the engine batches are never steered or recorded.
 """
 
 from __future__ import annotations
@@ -79,16 +80,21 @@ def _input_ids(engine: LocalEngine, ids: Sequence[int]) -> torch.Tensor:
 def residuals(engine: LocalEngine, ids: Sequence[int]) -> list[torch.Tensor]:
     """The residual stream after each decoder layer: one ``[tokens, hidden]`` tensor per layer
     (before the final norm)."""
-    parts = anatomy(engine.model)
+    inputs = _input_ids(engine, ids)
+    with engine.forward_scope() as model:
+        return _residuals(model, inputs)
+
+
+def _residuals(model: Any, inputs: torch.Tensor) -> list[torch.Tensor]:
     caught: list[torch.Tensor] = []
 
     def caught_first(hidden: torch.Tensor) -> None:
         caught.append(hidden[0])
 
     with ExitStack() as stack:
-        for layer in parts.layers:
+        for layer in anatomy(model).layers:
             stack.enter_context(_thread_hook(layer, caught_first))
-        engine.model(input_ids=_input_ids(engine, ids))
+        model(input_ids=inputs)
     return caught
 
 
@@ -104,14 +110,15 @@ class LensRow:
 def logit_lens(engine: LocalEngine, ids: Sequence[int], position: int, top_k: int) -> list[LensRow]:
     """Top tokens decoded from every layer's residual stream at ``position`` through the final
     norm and the unembedding; the last row is the model's own next-token distribution."""
-    parts = anatomy(engine.model)
-    stream = residuals(engine, ids)
-    rows = []
-    for number, hidden in enumerate(stream, 1):
-        probs = parts.head(parts.norm(hidden[position])).float().softmax(-1)
-        values, indices = probs.topk(top_k)
-        rows.append(LensRow(number, tuple(zip(indices.tolist(), values.tolist(), strict=True))))
-    return rows
+    inputs = _input_ids(engine, ids)
+    with engine.forward_scope() as model:
+        parts = anatomy(model)
+        rows = []
+        for number, hidden in enumerate(_residuals(model, inputs), 1):
+            probs = parts.head(parts.norm(hidden[position])).float().softmax(-1)
+            values, indices = probs.topk(top_k)
+            rows.append(LensRow(number, tuple(zip(indices.tolist(), values.tolist(), strict=True))))
+        return rows
 
 
 @torch.inference_mode()
@@ -150,7 +157,7 @@ def generate_steered(
         return hidden + added
 
     with _thread_hook(module, add):
-        return engine.generate_now(requests)
+        return engine.generate_here(requests)
 
 
 # ---------------------------------------------------------------- the reference model
