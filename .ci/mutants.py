@@ -88,11 +88,12 @@ def mutant_names(paths: list[str]) -> list[str]:
     return names
 
 
-def stage(tests: list[str], debug: bool = False) -> None:
-    """Copy the package into STAGE in its installed layout, with the tests and a mutmut config.
+def stage(paths: list[str], tests: list[str], debug: bool = False) -> None:
+    """Copy the package into STAGE in its installed layout, with the tests and a mutmut config
+    that mutates ``paths``.
 
-    Every core module is always mutated (mutmut keeps a file's mutants only while it stays in
-    only_mutate); a subset is chosen by mutant names at run time.
+    mutmut regenerates a file's mutants only when its source is newer than its copy, so a file
+    that enters or leaves the mutated set has its copy and results removed first.
     """
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     package = STAGE / "auditgame"
@@ -102,7 +103,16 @@ def stage(tests: list[str], debug: bool = False) -> None:
     shutil.rmtree(STAGE / "tests", ignore_errors=True)
     shutil.copytree(ROOT / "tests", STAGE / "tests", ignore=ignore)
     config = (ROOT / "pyproject.toml").read_text()
-    only = ", ".join(json.dumps(p) for p in patterns(CORE))
+    wanted = patterns(paths)
+    record = STAGE / "only_mutate.json"
+    before = json.loads(record.read_text()) if record.exists() else []
+    for source in (STAGE / "auditgame").rglob("*.py"):
+        name = source.relative_to(STAGE).as_posix()
+        if any(fnmatch(name, p) for p in before) != any(fnmatch(name, p) for p in wanted):
+            for stale in (STAGE / "mutants" / name, STAGE / "mutants" / (name + ".meta")):
+                stale.unlink(missing_ok=True)
+    record.write_text(json.dumps(wanted))
+    only = ", ".join(json.dumps(p) for p in wanted)
     config += (
         "\n[tool.mutmut]\n"
         'source_paths = ["auditgame"]\n'
@@ -207,7 +217,7 @@ def main() -> None:
         print("\n".join(survivors(paths)))
         return
     if not args.report:
-        stage(args.tests, args.debug)
+        stage(paths, args.tests, args.debug)
         # A subset is re-tested whole (after new tests, survivors may now be killed); the whole
         # core resumes where the last run stopped.
         code = run(args.children, mutant_names(args.paths) if args.paths else [])

@@ -86,3 +86,39 @@ def test_fit_command(tmp_path, capsys):
     path.write_text("\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="no comparisons"):
         main(["prefs", "fit", str(path)])
+
+
+def test_decisiveness_of_unordered_utilities_matches_erf_over_pairs():
+    # 2 Phi(d / sqrt 2) - 1 = erf(d / 2); utilities in no particular order, so a lost |.| shows
+    utilities = [0.4, -1.3, 2.1, 0.0, -0.2]
+    expected = sum(abs(math.erf((x - y) / 2)) for x, y in itertools.combinations(utilities, 2)) / 10
+    assert prefs.decisiveness(utilities) == pytest.approx(expected, abs=1e-12)
+    assert prefs.decisiveness(utilities[::-1]) == pytest.approx(expected, abs=1e-12)
+    assert prefs.decisiveness([1.0, 1.0]) == 0.0
+    with pytest.raises(ValueError, match="at least two"):
+        prefs.decisiveness([1.0])
+
+
+@pytest.mark.parametrize("prior", [1e-2, 0.5])
+def test_fit_is_the_maximum_of_the_penalised_likelihood(prior):
+    """At the fitted utilities the gradient of log-likelihood minus the Gaussian prior, taken
+    by autograd from its textbook form, vanishes (items shuffled: no order by item number)."""
+    import torch
+
+    rng = random.Random(11)
+    true = [1.5, -0.7, 0.2, -1.9, 0.9, 0.0]
+    comparisons = []
+    for _ in range(200):
+        a, b = rng.sample(range(6), 2)
+        p = 0.5 * (1 + math.erf((true[a] - true[b]) / 2))
+        comparisons.append(prefs.Comparison(a, b, min(1.0, max(0.0, p + rng.uniform(-0.1, 0.1)))))
+    fit = prefs.fit_thurstone(comparisons, 6, prior=prior)
+
+    mu = torch.tensor(fit.utilities, dtype=torch.float64, requires_grad=True)
+    objective = 0.5 * -prior * (mu * mu).sum()
+    for c in comparisons:
+        d = (mu[c.a] - mu[c.b]) / math.sqrt(2)
+        objective = objective + c.p_a * torch.special.log_ndtr(d) + (1 - c.p_a) * torch.special.log_ndtr(-d)
+    objective.backward()
+    assert mu.grad.abs().max() < 1e-6
+    assert spearman(fit.utilities, true) == 1.0
