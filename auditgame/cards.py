@@ -62,6 +62,10 @@ class LocalModel(_Strict):
     """Longest prompt + completion in tokens; longer prompts are cut from the left."""
     tokenizer: str | None = None
     """Tokenizer location when it differs from the weights."""
+    quantization: Literal["fp8", "awq", "gptq", "bitsandbytes", "compressed-tensors"] | None = None
+    """vLLM backend: ``fp8`` and ``bitsandbytes`` quantise the weights as they load (half and a
+    quarter of bf16); ``awq``, ``gptq`` and ``compressed-tensors`` name how checkpoints quantised
+    on disk are stored. The transformers backend loads weights as they are."""
 
     @property
     def weights_path(self) -> str:
