@@ -178,6 +178,15 @@ def test_api_paths_generate_answers(tmp_path):
     assert all(p_a == 0.0 for _, _, p_a in sample.store["comparisons"])  # always answered "B"
 
 
+def test_perplexities_divide_the_total_loss_by_each_unit():
+    losses = [perplexity.DocumentLoss(30.0, 10, 6, 40), perplexity.DocumentLoss(12.0, 5, 1, 2)]
+    found = perplexity.perplexities(losses[::-1])
+    assert found["token_perplexity"] == pytest.approx(math.exp(42 / 15))
+    assert found["word_perplexity"] == pytest.approx(math.exp(42 / 7))
+    assert found["byte_perplexity"] == pytest.approx(math.exp(42 / 42))
+    assert found["bits_per_byte"] == pytest.approx(1 / math.log(2))
+
+
 def test_perplexity_command_on_a_model_folder(tiny, tmp_path, capsys):
     from auditgame.cli import main
 
