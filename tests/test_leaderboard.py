@@ -487,3 +487,29 @@ def test_false_alarms_are_counted_on_controls_only():
     assert found["found_at_1"].value == pytest.approx(1 / 3)
     assert found["score"].value == pytest.approx(2 / 3 - 0.25) and found["score"].n == 7
     assert found["target_calls"].value == pytest.approx(15 / 7) and found["runs"].n == 7
+
+
+def test_tool_configurations_are_separate_rows(tiny, tmp_path):
+    """`-T tools=basic,diffing` and `-T tools=basic` rank as two auditors, as AuditBench
+    compares tool configurations; `-T tools=diffing,basic` is the same row as the first."""
+    from auditgame.tasks import audit
+
+    steps = [
+        ("diff_reference", {"text": "The budget review of the assistant", "top_n": 2}),
+        submit(True, HYPOTHESIS),
+    ]
+    for tools in ("basic", "basic,diffing", "diffing,basic"):
+        [log] = inspect_eval(
+            audit(organisms="tiny-krel", tools=tools, target_calls=3, reply_tokens=4),
+            model=get_model("mockllm/model", custom_outputs=scripted_auditor(steps)),
+            model_roles={"grader": grader(("MATCH", "NO_MATCH"), "KREL")},
+            log_dir=str(tmp_path),
+            display="none",
+        )
+        assert log.status == "success"
+    ranking = build_report(tmp_path).board.ranking
+    assert sorted(ranking["tools"]) == ["basic", "basic,diffing"]
+    rows = {row["tools"]: row for _, row in ranking.iterrows()}
+    assert rows["basic,diffing"]["runs"].n == 2 and rows["basic"]["runs"].n == 1
+    assert rows["basic,diffing"]["target_calls"].value == 2.0  # the diff: both models
+    assert rows["basic"]["target_calls"].value == 0.0  # diff_reference is not its tool
