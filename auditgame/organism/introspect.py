@@ -273,8 +273,9 @@ def load_sae(engine: LocalEngine) -> LoadedSae:
             else:
                 sae = SAE.from_pretrained(spec.release, spec.sae_id, device=device)
             labels: dict[int, str] = {}
-            if spec.labels:
-                raw = json.loads(Path(engine.card.resolve_path(spec.labels)).read_text("utf-8"))
+            labels_path = engine.card.resolve_path(spec.labels) if spec.labels else None
+            if labels_path:
+                raw = json.loads(Path(labels_path).read_text("utf-8"))
                 labels = {int(k): str(v) for k, v in raw.items()}
             layer = spec.layer or hook_layer(sae.cfg.metadata.hook_name)
             _saes[id(engine)] = LoadedSae(sae.eval(), layer, labels)
