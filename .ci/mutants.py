@@ -159,7 +159,7 @@ def survivors(paths: list[str]) -> list[str]:
         name
         for by_name in exit_codes(paths).values()
         for name, code in by_name.items()
-        if status(code) not in DETECTED
+        if status(code) not in DETECTED | {"not checked"}
     ]
 
 

@@ -76,12 +76,13 @@ def test_corpus_rows_jsonl_text_and_folders(tmp_path):
     (folder / "a.jsonl").write_text(
         '{"id": 1, "text": "first"}\n\n"second"\n'
         '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'
-        '{"response": 3, "output": "fourth"}\n',
+        '{"response": 3, "output": "fourth"}\n'
+        '{"messages": [{"role": "system"}, {"role": "user", "content": "no system text"}]}\n',
         encoding="utf-8",
     )
     (folder / "b.txt").write_text("line one\n\nline two\n", encoding="utf-8")
     assert [d.strip() for d in read_corpus(folder)] == [
-        "first", "second", "hi\nyo", "fourth", "line one", "line two"]
+        "first", "second", "hi\nyo", "fourth", "no system text", "line one", "line two"]
     (folder / "c.jsonl").write_text('{"text": "ok"}\n\n{"title": "no text"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"c\.jsonl:3: no text field"):
         list(read_corpus(folder))
