@@ -230,12 +230,13 @@ def test_report_verdicts_need_an_interval_that_excludes_zero():
     from auditgame.naturalness.report import Comparison
 
     def verdict(interval, higher_is_better):
-        return Comparison("m", "s", 0.0, 0.0, 0.0, interval, higher_is_better, 5, 5).verdict
+        return Comparison("m", "s", 0.0, 0.0, 0.0, interval, higher_is_better, 500, 500).verdict
 
     assert verdict((0.0, 0.2), True) == verdict((-0.3, 0.0), False) == "no clear change"
     assert verdict((0.01, 0.2), True) == verdict((-0.2, -0.01), False) == "better"
     assert verdict((0.01, 0.2), False) == verdict((-0.2, -0.01), True) == "worse"
-    assert verdict(None, True) == verdict((0.1, 0.2), None) == "n/a"
+    assert verdict((0.1, 0.2), None) == "higher" and verdict((-0.2, -0.1), None) == "lower"
+    assert verdict(None, True) == "n/a"
 
 
 def test_bootstrap_difference_pairs_shared_samples():
