@@ -179,7 +179,7 @@ def _rank_key(estimate: Estimate) -> float:
 def build_leaderboard(runs: pd.DataFrame, by: str = "organism") -> Leaderboard:
     """Rank auditors by `ranking_score` (NaN last; ties: found@K, then name); the prior-only
     baseline is always among them (`with_prior`)."""
-    keys = AUDITOR_KEYS.get(by)
+    keys = AUDITOR_KEYS[by]
     runs = with_prior(runs)
     grouped = with_groups(runs, by)
     if runs.empty:
