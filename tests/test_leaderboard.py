@@ -566,7 +566,9 @@ def test_a_model_role_given_as_a_list_of_models_names_them_all(log_dir, tmp_path
 
     write_variant(str(source), tmp_path / "2026-01-01T00-00-00-00-00_audit_listed.eval", listed)
     report = build_report(tmp_path)
-    assert [auditor_of(a) for a in report.board.ranking.index] == ["mockllm/model+mockllm/second"]
+    assert [auditor_of(a) for a in report.board.ranking.index] == [
+        "mockllm/model+mockllm/second", "auditgame/prior"  # the baseline's row, by rule
+    ]
 
 
 def test_false_alarms_are_counted_on_controls_only():
