@@ -4,6 +4,7 @@ eviction under a memory limit, prompt fitting, and loads that keep other audits 
 from __future__ import annotations
 
 import asyncio
+import math
 import copy
 import functools
 import random
@@ -311,3 +312,22 @@ def test_a_slow_load_holds_up_no_other_audit(tiny: TinyOrganisms, suite, tmp_pat
     samples = {s.scores["discovery"].metadata["organism"]: s for s in log.samples}
     assert samples[slow.id].store["AuditStore:ended_by"] == "submitted"  # not "budget: 2 seconds"
     assert samples[slow.id].store["AuditStore:target_calls"] == 1
+
+
+def test_a_measure_whose_prompt_does_not_fit_is_not_measured(tiny: TinyOrganisms, suite, tmp_path: Path) -> None:
+    from tasks.mmlu import mmlu
+    from tasks.perplexity import perplexity
+
+    folder = str(Path(suite["suite-short"].card_path).parent)  # context 64: MMLU prompts are longer
+    model = get_model("organism/suite-short", organisms=folder)
+    [mmlu_log, ppl_log] = inspect_eval(
+        [mmlu(subjects="astronomy", per_subject=3, shots=1), perplexity(window=100)],
+        model=model, limit=3, log_dir=str(tmp_path), display="none",
+    )
+    for log in (mmlu_log, ppl_log):
+        assert log.status == "success", log.error
+        for sample in log.samples:
+            score = next(iter(sample.scores.values()))
+            assert math.isnan(score.value) and "does not fit its context of 64 tokens" in score.explanation
+    metrics = mmlu_log.results.scores[0].metrics
+    assert "accuracy" not in metrics, metrics  # no accuracy from questions the model never saw
