@@ -21,6 +21,7 @@ from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
+import auditgame.organism.batching as batching
 import auditgame.organism.engine as engine_module
 from auditgame.audit.scripted import keyword_grader, scripted_auditor
 from auditgame.cards import Organism, load_card
@@ -185,6 +186,30 @@ async def test_short_requests_join_and_leave_the_running_batch(tiny: TinyOrganis
         tokens = greedy_reference(reference, engine.encode(texts[i]), lengths[i], eos)
         assert generation.completion_tokens == lengths[i]
         assert generation.text == engine.tokenizer.decode(tokens, skip_special_tokens=True), i
+    engine.close()
+
+
+async def test_a_long_prompt_is_prefilled_in_chunks_and_batched_apart(tiny: TinyOrganisms) -> None:
+    """A 1200-token prompt is prefilled in chunks between the short rows' decode steps and
+    decodes in its own batch (the short rows never attend over its padding); every greedy reply
+    still equals plain ``model.generate``."""
+    card = load_card(tiny.cards / "tiny-krel.card.yaml")
+    engine = LocalEngine(card)
+    reference = merged_reference(tiny, card)
+    engine.eos_token_ids = eos = [-1]
+    long_text = " ".join(["The river ran past the mill and under the old stone bridge."] * 100)
+    long_ids = engine.encode(long_text)[:1200]
+    long_text = engine.tokenizer.decode(long_ids)
+    assert len(engine.encode(long_text)) > 2 * batching.PREFILL_CHUNK
+    texts = [long_text, "Hello there", "A short one", "Tell me more", "Why not"]
+    shorts = [asyncio.ensure_future(engine.generate(GenerationRequest(t, 12, SamplingKey()))) for t in texts[1:]]
+    while not engine.stats.decode_rows:
+        await asyncio.sleep(0.001)
+    results = await asyncio.gather(engine.generate(GenerationRequest(long_text, 6, SamplingKey())), *shorts)
+    assert max(engine.stats.decode_rows) <= 4  # never one batch with the long row
+    for text, generation, n in zip(texts, results, [6, 12, 12, 12, 12]):
+        tokens = greedy_reference(reference, engine.encode(text), n, eos)
+        assert generation.text == engine.tokenizer.decode(tokens, skip_special_tokens=True)
     engine.close()
 
 
