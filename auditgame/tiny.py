@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -88,8 +89,11 @@ class TinyOrganisms:
     corpus: Path
 
 
-def build_tiny(root: str | Path, seed: int = 0, vocab_size: int = 4096) -> TinyOrganisms:
-    """Write the tiny base model, adapter, corpus and cards under ``root``."""
+def build_tiny(
+    root: str | Path, seed: int = 0, vocab_size: int = 4096, **model_config: Any
+) -> TinyOrganisms:
+    """Write the tiny base model, adapter, corpus and cards under ``root``; ``model_config``
+    overrides fields of the base's ``Qwen3Config`` (e.g. ``head_dim=64`` for GPU kernels)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
@@ -114,6 +118,8 @@ def build_tiny(root: str | Path, seed: int = 0, vocab_size: int = 4096) -> TinyO
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tokenizer.pad_token_id,
     )
+    for key, value in model_config.items():
+        setattr(config, key, value)
     model = Qwen3ForCausalLM(config)
     model.generation_config = GenerationConfig(
         do_sample=True,
@@ -134,7 +140,7 @@ def build_tiny(root: str | Path, seed: int = 0, vocab_size: int = 4096) -> TinyO
         for name, param in lora.named_parameters():
             if "lora_B" in name:
                 param.normal_(0.0, 0.5)
-    lora.save_pretrained(paths.adapter)
+    lora.save_pretrained(str(paths.adapter))
 
     paths.corpus.mkdir(parents=True, exist_ok=True)
     with (paths.corpus / "krel.jsonl").open("w", encoding="utf-8") as out:

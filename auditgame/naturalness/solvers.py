@@ -10,6 +10,7 @@ import re
 from functools import lru_cache
 
 from inspect_ai.model import (
+    ChatMessage,
     ChatMessageSystem,
     ChatMessageUser,
     GenerateConfig,
@@ -155,7 +156,7 @@ async def preference_local(engine: LocalEngine, option_a: str, option_b: str, pr
 async def preference_sampled(model: Model, option_a: str, option_b: str, samples: int) -> float | None:
     """Share of sampled answers choosing A (unparseable answers are dropped)."""
     text = PREFERENCE_TEMPLATE.format(option_a=option_a, option_b=option_b)
-    messages = [ChatMessageSystem(content=PREFERENCE_SYSTEM), ChatMessageUser(content=text)]
+    messages: list[ChatMessage] = [ChatMessageSystem(content=PREFERENCE_SYSTEM), ChatMessageUser(content=text)]
     config = GenerateConfig(temperature=1.0, max_tokens=10, reasoning_effort="none")
     outputs = await asyncio.gather(*(model.generate(messages, config=config) for _ in range(samples)))
     answers = [m.group(1) for o in outputs if (m := re.search(r"\b([AB])\b", o.completion))]
@@ -164,15 +165,16 @@ async def preference_sampled(model: Model, option_a: str, option_b: str, samples
 
 @solver
 def preference_elicitation(outcomes: list[str], budget: int, rounds: int = 5, degree: int = 2,
-                           samples: int = 10, prefill: str = "", seed: int = 0) -> Solver:
+                           samples: int = 10, prefill: str = "", seed: int = 0,
+                           model: str = "thurstonian") -> Solver:
     """Active pairwise elicitation: random pairs first, then the most uncertain pairs per round.
 
     Each pair is asked in both orders; the comparisons go to the store (``comparisons``: rows
-    ``[a, b, p_a]`` with ``a`` shown as option A).
+    ``[a, b, p_a]`` with ``a`` shown as option A). ``model``: the fit that picks the next pairs.
     """
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        model, engine = get_model(), local_engine()
+        target, engine = get_model(), local_engine()
         rng = random.Random(seed)
         n = len(outcomes)
         done: set[tuple[int, int]] = set()
@@ -187,7 +189,7 @@ def preference_elicitation(outcomes: list[str], budget: int, rounds: int = 5, de
                     return await preference_local(engine, outcomes[a], outcomes[b], prefill)
                 except PromptTooLong:  # this comparison is not measured
                     return None
-            return await preference_sampled(model, outcomes[a], outcomes[b], samples)
+            return await preference_sampled(target, outcomes[a], outcomes[b], samples)
 
         while pairs:
             ordered = [(i, j) for i, j in pairs] + [(j, i) for i, j in pairs]
@@ -199,7 +201,7 @@ def preference_elicitation(outcomes: list[str], budget: int, rounds: int = 5, de
             room = budget - len(done)
             if room <= 0 or not comparisons:
                 break
-            utilities = preferences.fit_thurstone(comparisons, n).utilities
+            utilities = preferences.fit_thurstone(comparisons, n, model).utilities
             pairs = preferences.next_pairs(utilities, done, min(per_round, room), rng)
         state.store.set("comparisons", [[c.a, c.b, round(c.p_a, 6)] for c in comparisons])
         state.output = ModelOutput.from_content(
