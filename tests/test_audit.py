@@ -408,7 +408,10 @@ async def test_a_target_failure_reaches_the_auditor_without_its_text():
             raise OSError("cannot load /cards/krel/adapter for organism tiny-krel")
     message = str(caught.value)
     assert "krel" not in message and "cards" not in message
-    assert message == "the target failed to respond (OSError); try again"
+    assert message == (
+        "the target could not answer this request (OSError). If the conversation is long, roll "
+        "it back or restart it; else try again."
+    )
     with pytest.raises(ToolError, match="^no conversation 'x'$"):  # tool errors pass unchanged
         async with target_errors():
             raise ToolError("no conversation 'x'")
