@@ -26,7 +26,7 @@ test: install browser
 	$(PY) -m pytest -q
 
 bench: install
-	for script in bench/*.py; do $(PY) $$script || exit 1; done
+	for script in bench/[!_]*.py; do $(PY) $$script || exit 1; done  # _*.py: shared helpers
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info
