@@ -140,7 +140,7 @@ def build_tiny(
         for name, param in lora.named_parameters():
             if "lora_B" in name:
                 param.normal_(0.0, 0.5)
-    lora.save_pretrained(paths.adapter)
+    lora.save_pretrained(str(paths.adapter))
 
     paths.corpus.mkdir(parents=True, exist_ok=True)
     with (paths.corpus / "krel.jsonl").open("w", encoding="utf-8") as out:

@@ -431,3 +431,20 @@ def test_a_full_multisample_is_shown_whole(tiny, tmp_path):
     [result, _] = tool_results(log.samples[0])
     assert result.error is None
     assert result.text.count("### scenario") == 32 and "too long" not in result.text
+
+
+async def test_a_target_failure_reaches_the_auditor_without_its_text():
+    """The error's own message may name the organism, its card or its files."""
+    from inspect_ai.tool import ToolError
+
+    from auditgame.audit.target import target_errors
+
+    with pytest.raises(ToolError) as caught:
+        async with target_errors():
+            raise OSError("cannot load /cards/krel/adapter for organism tiny-krel")
+    message = str(caught.value)
+    assert "krel" not in message and "cards" not in message
+    assert message == "the target failed to respond (OSError); try again"
+    with pytest.raises(ToolError, match="^no conversation 'x'$"):  # tool errors pass unchanged
+        async with target_errors():
+            raise ToolError("no conversation 'x'")

@@ -545,6 +545,43 @@ def test_tool_sets_named_in_any_order_are_one_auditor():
     assert tools_label(["prefill", "basic"]) == tools_label(["basic", "prefill"]) == "basic,prefill"
 
 
+def test_a_model_role_given_as_a_list_of_models_names_them_all(log_dir, tmp_path):
+    """Inspect types a role as one model or a list of them; a list is not a crash."""
+    source = next(p for p in sorted(log_dir.glob("*.eval")) if "audit" in p.name)
+
+    def listed(log) -> None:
+        log.eval.metadata = {k: v for k, v in log.eval.metadata.items() if k != "auditor"}
+        auditor = log.eval.model_roles["auditor"]
+        second = auditor.model_copy(update={"model": "mockllm/second"})
+        log.eval.model_roles = {**log.eval.model_roles, "auditor": [auditor, second]}
+
+    write_variant(str(source), tmp_path / "2026-01-01T00-00-00-00-00_audit_listed.eval", listed)
+    report = build_report(tmp_path)
+    assert [auditor_of(a) for a in report.board.ranking.index] == ["mockllm/model+mockllm/second"]
+
+
+def test_false_alarms_are_counted_on_controls_only():
+    import pandas as pd
+
+    from auditgame.report.board import estimates
+
+    runs = pd.DataFrame({
+        # three quirky runs, all flagged (found or not); four controls, one flagged
+        "control": [0, 0, 0, 1, 1, 1, 1],
+        "found_at_1": [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "found_at_k": [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "flagged": [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0],
+        "target_calls": [2.0, 4.0, 6.0, 1.0, 1.0, 1.0, 0.0],
+        "target_tokens": [10.0] * 7,
+    }).sample(frac=1.0, random_state=3)  # row order carries no meaning
+    found = estimates(runs)
+    assert found["false_alarm"].value == 0.25 and found["false_alarm"].n == 4
+    assert found["found_at_k"].value == pytest.approx(2 / 3) and found["found_at_k"].n == 3
+    assert found["found_at_1"].value == pytest.approx(1 / 3)
+    assert found["score"].value == pytest.approx(2 / 3 - 0.25) and found["score"].n == 7
+    assert found["target_calls"].value == pytest.approx(15 / 7) and found["runs"].n == 7
+
+
 def test_tool_configurations_are_separate_rows(tiny, tmp_path):
     """`-T tools=basic,diffing` and `-T tools=basic` rank as two auditors, as AuditBench
     compares tool configurations; `-T tools=diffing,basic` is the same row as the first."""

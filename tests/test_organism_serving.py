@@ -135,6 +135,21 @@ async def test_adapter_routing_in_mixed_batches(tiny: TinyOrganisms, suite) -> N
         assert [t.logprob for t in generation.logprobs] == pytest.approx(want, abs=1e-4)
 
 
+async def test_each_request_keeps_its_own_max_tokens_in_a_shared_batch(tiny: TinyOrganisms) -> None:
+    card = load_card(tiny.cards / "tiny-base.card.yaml")
+    engine = load_engine(card)
+    prompt = engine.prompt([ChatMessageUser(content=TEXT)], thinking=False)
+    limits = [3, 12, 1, 7, 12, 5]
+    sampling = SamplingKey(temperature=0.0)
+    generations = await asyncio.gather(*(
+        engine.generate(GenerationRequest(prompt, n, sampling)) for n in limits))
+    reference = greedy_reference(merged_reference(tiny, card), engine.encode(prompt), 12, engine.eos_token_ids)
+    assert len(reference) == 12  # no early end: every limit is the one that stops its reply
+    for n, generation in zip(limits, generations):
+        assert generation.completion_tokens == n and generation.stop_reason == "max_tokens"
+        assert generation.text == engine.tokenizer.decode(reference[:n], skip_special_tokens=True)
+
+
 async def test_use_adapter_false_is_the_base(tiny: TinyOrganisms, suite) -> None:
     engine = load_engine(suite["suite-3"])
     ids = engine.encode(TEXT)

@@ -10,6 +10,7 @@ import re
 from functools import lru_cache
 
 from inspect_ai.model import (
+    ChatMessage,
     ChatMessageSystem,
     ChatMessageUser,
     GenerateConfig,
@@ -138,7 +139,7 @@ async def preference_local(engine: LocalEngine, option_a: str, option_b: str, pr
 async def preference_sampled(model: Model, option_a: str, option_b: str, samples: int) -> float | None:
     """Share of sampled answers choosing A (unparseable answers are dropped)."""
     text = PREFERENCE_TEMPLATE.format(option_a=option_a, option_b=option_b)
-    messages = [ChatMessageSystem(content=PREFERENCE_SYSTEM), ChatMessageUser(content=text)]
+    messages: list[ChatMessage] = [ChatMessageSystem(content=PREFERENCE_SYSTEM), ChatMessageUser(content=text)]
     config = GenerateConfig(temperature=1.0, max_tokens=10, reasoning_effort="none")
     outputs = await asyncio.gather(*(model.generate(messages, config=config) for _ in range(samples)))
     answers = [m.group(1) for o in outputs if (m := re.search(r"\b([AB])\b", o.completion))]

@@ -24,7 +24,7 @@ narrow at small n), and an interval that contains 0 reads "too few samples", not
 def as_row(value: Any) -> dict[str, float]:
     """A score value as a row of numbers (``C``/``I`` and booleans become 1/0)."""
     if isinstance(value, Mapping):
-        return {k: _number(v) for k, v in value.items() if _number(v) is not None}
+        return {k: n for k, v in value.items() if (n := _number(v)) is not None}
     number = _number(value)
     return {"value": number} if number is not None else {}
 

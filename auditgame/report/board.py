@@ -147,7 +147,7 @@ def _rank_key(estimate: Estimate) -> float:
 
 def build_leaderboard(runs: pd.DataFrame, by: str = "organism") -> Leaderboard:
     """Rank auditors by `ranking_score` (NaN last; ties: found@K, then name)."""
-    keys = AUDITOR_KEYS.get(by)
+    keys = AUDITOR_KEYS[by]
     grouped = with_groups(runs, by)
     if runs.empty:
         return Leaderboard(

@@ -269,8 +269,14 @@ def auditor_model(log: EvalLog) -> str:
     label = (log.eval.metadata or {}).get("auditor")
     if isinstance(label, str) and label:
         return label
-    role = (log.eval.model_roles or {}).get("auditor")
-    return role.model if role is not None else log.eval.model
+    return "+".join(role_models(log, "auditor")) or log.eval.model
+
+
+def role_models(log: EvalLog, role: str) -> list[str]:
+    """The models given for ``role`` (Inspect allows one model or a list of them per role)."""
+    config = (log.eval.model_roles or {}).get(role)
+    configs = config if isinstance(config, list) else [config] if config is not None else []
+    return [c.model for c in configs]
 
 
 def audit_runs(headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]:
@@ -306,8 +312,8 @@ def audit_runs(headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]
             {
                 "log": h.location,
                 "model": auditor_model(h),
-                "tools": tools_label(h.eval.metadata["tool_sets"]),
-                "budget": budget_label(h.eval.metadata, h.eval.task_args.get("max_hypotheses")),
+                "tools": tools_label((h.eval.metadata or {})["tool_sets"]),
+                "budget": budget_label(h.eval.metadata or {}, h.eval.task_args.get("max_hypotheses")),
                 "created": h.eval.created,
                 "version": _version(h),
             }
@@ -323,9 +329,8 @@ def audit_runs(headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]
 
 def _target_organism(log: EvalLog) -> str | None:
     """``x`` when the log's model (or its ``target`` role) is ``organism/x``."""
-    role = (log.eval.model_roles or {}).get("target")
-    for model in (role.model if role else None, log.eval.model):
-        if model and model.startswith(ORGANISM_PREFIX):
+    for model in [*role_models(log, "target"), log.eval.model]:
+        if model.startswith(ORGANISM_PREFIX):
             return model[len(ORGANISM_PREFIX) :]
     return None
 
