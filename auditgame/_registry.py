@@ -1,4 +1,5 @@
-"""Inspect entry point: registers the ``organism/`` provider and every ``auditgame/`` task."""
+"""Inspect entry point: registers the ``organism/`` and ``auditgame/`` model providers and every
+``auditgame/`` task."""
 
 from inspect_ai.model import modelapi
 
@@ -10,3 +11,10 @@ def organism() -> type:
     from auditgame.organism.provider import OrganismAPI
 
     return OrganismAPI
+
+
+@modelapi(name="auditgame")
+def auditgame() -> type:
+    from auditgame.audit.offline import AuditgameAPI
+
+    return AuditgameAPI

@@ -21,7 +21,7 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.log import EvalSample
 from inspect_ai.model import get_model
 
-from auditgame.audit.scripted import DEMO_SCRIPT, keyword_grader, scripted_auditor
+from auditgame.audit.scripted import DEMO_SCRIPT, scripted_auditor
 from auditgame.tiny import build_tiny
 
 EPOCHS = 3
@@ -59,9 +59,7 @@ def main() -> None:
     [log] = inspect_eval(
         audit(organisms="tiny-krel,tiny-base", tools="basic,prefill,multisample", reply_tokens=64),
         model=get_model("mockllm/model", custom_outputs=scripted_auditor(DEMO_SCRIPT)),
-        model_roles={
-            "grader": get_model("mockllm/model", custom_outputs=keyword_grader("self-preservation"))
-        },
+        model_roles={"grader": "auditgame/keyword-grader"},
         epochs=EPOCHS,
         log_dir=str(root / "logs"),
         display="none",

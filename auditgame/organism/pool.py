@@ -108,8 +108,10 @@ class SharedBase:
             lambda: self.model, input_device, pad if isinstance(pad, int) else 0, max_batch, mode,
             name=os.path.basename(key.weights.rstrip("/")),
             score_batch=lambda requests: score_batch(self, requests),
+            route=self.route,
         )
         self._names = 0
+        self._routing: list[str] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -138,8 +140,36 @@ class SharedBase:
             raise ValueError(f"adapter {key.location}: no weights for {', '.join(missing[:3])}")
         self.model.eval()
         _activate(self.model, [])
+        self._route_layers()
         self.adapters[key] = _Resident(name, files.nbytes)
         return name
+
+    @contextmanager
+    def route(self, names: list[str]) -> Iterator[None]:
+        """Forward passes inside send row ``i`` through adapter ``names[i]`` (peft's mixed
+        batches; ``__base__``: no adapter). Hooks registered once per LoRA layer pass the names
+        on, instead of peft registering them on every module at every forward."""
+        self._routing = names
+        try:
+            yield
+        finally:
+            self._routing = None
+
+    def _route_layers(self) -> None:
+        from peft.tuners.lora import LoraLayer
+        from peft.utils.other import AuxiliaryTrainingWrapper
+
+        def pass_names(_module: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+            if self._routing is not None:
+                kwargs["adapter_names"] = self._routing
+            return args, kwargs
+
+        for module in self.model.modules():
+            if isinstance(module, LoraLayer | AuxiliaryTrainingWrapper) and not getattr(
+                module, "_routed_by_pool", False
+            ):
+                module.register_forward_pre_hook(pass_names, with_kwargs=True)
+                module._routed_by_pool = True
 
     def detach(self, key: AdapterKey) -> None:
         resident = self.adapters.pop(key)
