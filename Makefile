@@ -42,7 +42,7 @@ mutants: install
 	$(PY) .ci/mutants.py $(MODULES) $(if $(TESTS),--tests $(TESTS))
 
 bench: install
-	for script in bench/*.py; do $(PY) $$script || exit 1; done
+	for script in bench/[!_]*.py; do $(PY) $$script || exit 1; done  # _*.py: shared helpers
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info
