@@ -69,10 +69,12 @@ def check_layer(engine: LocalEngine, layer: int) -> None:
 
 
 def check_fits(engine: LocalEngine, tokens: int, room: int = 0, what: str = "the input") -> None:
+    """Refuse work that does not fit the target's context; the message never states the
+    context length (a card value that hints at the model family)."""
     if tokens + room > engine.max_context:
         raise ToolError(
-            f"{what} is {tokens} tokens; with {room} new tokens it exceeds the target's context "
-            f"of {engine.max_context}"
+            f"{what} is {tokens} tokens; with {room} new tokens it exceeds the target's context: "
+            "shorten it"
         )
 
 
