@@ -90,9 +90,8 @@ async def one_each(engines: list, prompt: str, tokens: int) -> float:
 
 
 def child(mode: str, count: int, root: Path, tokens: int) -> None:
-    import torch
-
     import peft.tuners.lora  # noqa: F401  imports are not load time
+    import torch
     import transformers  # noqa: F401
 
     import auditgame.organism.engine  # noqa: F401

@@ -4,9 +4,9 @@ eviction under a memory limit, prompt fitting, and loads that keep other audits 
 from __future__ import annotations
 
 import asyncio
-import math
 import copy
 import functools
+import math
 import random
 import shutil
 import threading
