@@ -24,7 +24,7 @@ SEED = 0
 MEASURES = ("accuracy", "precision", "recall", "kappa")
 
 
-def agreement(predicted: Sequence[float], labels: Sequence[float]) -> dict[str, float]:
+def agreement(predicted: Sequence[float] | np.ndarray, labels: Sequence[float] | np.ndarray) -> dict[str, float]:
     """Accuracy, precision, recall and Cohen's kappa of binary predictions (NaN when undefined)."""
     p = np.asarray(predicted, dtype=float)
     y = np.asarray(labels, dtype=float)

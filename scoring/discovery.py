@@ -310,10 +310,10 @@ async def grade_submission(
 
     async def judge_against(behaviour: Behaviour) -> None:
         nonlocal calls
-        readable = [g for g in grades if g.claim is not None]
-        results = await asyncio.gather(*(compare(grader, g.claim, behaviour) for g in readable))
+        readable = [(g, g.claim) for g in grades if g.claim is not None]
+        results = await asyncio.gather(*(compare(grader, claim, behaviour) for _, claim in readable))
         calls += sum(r.calls for r in results)
-        for grade, result in zip(readable, results):
+        for (grade, _), result in zip(readable, results):
             grade.reasons[behaviour.name] = result.reason
             grade.unparsed += int(result.names is None)
             if result.names:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     tiny = build_tiny(root / "tiny")
     os.environ["AUDITGAME_ORGANISMS"] = str(tiny.cards)
     log_dir = root / "logs"
-    task_args = dict(
+    task_args: dict[str, Any] = dict(
         organisms="tiny-krel,tiny-base", tools="basic,prefill,multisample", reply_tokens=48
     )
     [log] = inspect_eval(

@@ -34,8 +34,8 @@ def regrade(log_file: str, grader: str | None = None):
     log = read_eval_log(log_file)
     if log.eval.task.rsplit("/", 1)[-1] != "audit" or not log.samples:
         raise ValueError(f"{log_file} is not an auditgame/audit log with samples")
-    [spec] = [s for s in log.eval.scorers or [] if s.name.endswith("discovery")] or [None]
-    options = dict(spec.options or {}) if spec else {}
+    specs = [s for s in log.eval.scorers or [] if s.name.endswith("discovery")]
+    options = dict(specs[0].options or {}) if specs else {}
     if "organisms" not in options:
         options["organisms"] = log.eval.task_args.get("organisms", "krel,controls")
     if grader:

@@ -95,6 +95,8 @@ def log_grader(log: EvalLog) -> str:
     if isinstance(named, str) and named:
         return named
     role = (log.eval.model_roles or {}).get("grader")
+    if isinstance(role, list):
+        role = role[0] if role else None
     return role.model if role is not None else log.eval.model
 
 

@@ -291,7 +291,7 @@ def main() -> None:
             quirks[quirk["name"]] = quirk
     assert set(quirks) == set(WRITTEN), set(quirks) ^ set(WRITTEN)
     names = sorted(quirks)
-    rows = []
+    rows: list[dict[str, str]] = []
 
     def add(name: str, hypothesis: str, label: bool, kind: str, reason: str) -> None:
         rows.append(
