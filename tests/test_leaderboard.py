@@ -401,8 +401,13 @@ def test_rates_and_means_have_honest_intervals():
     calls = mean_estimate([1.0, 2.0, 3.0, 4.0])  # t(3) = 3.182446: 2.5 ± 3.182446 * 0.645497
     assert (calls.lo, calls.hi) == pytest.approx((0.445739, 4.554261), abs=1e-6)
     assert math.isnan(mean_estimate([7.0]).lo) and mean_estimate([7.0]).text() == "7.00"
-    with pytest.raises(ValueError, match="0/1"):
-        rate_estimate([0.5])
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        rate_estimate([1.5])
+    # a credit share counts as that fraction of a success: 4 runs at 1/4 and 4 misses are one
+    # success in 8 (statsmodels' Wilson interval of 1/8 is [0.022417, 0.470888])
+    shares = rate_estimate([0.25] * 4 + [0.0] * 4)
+    assert shares.value == 0.125
+    assert (shares.lo, shares.hi) == pytest.approx((0.022417, 0.470888), abs=1e-6)
 
 
 def test_short_auditor_names_tell_auditors_apart():

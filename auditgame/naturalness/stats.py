@@ -121,7 +121,7 @@ BOOTSTRAP = "percentile bootstrap"
 PAIRED_BOOTSTRAP = "paired percentile bootstrap"
 
 
-def wilson_interval(successes: int, trials: int) -> Interval:
+def wilson_interval(successes: float, trials: int) -> Interval:
     """95% Wilson score interval of a proportion (statsmodels ``proportion_confint``)."""
     from statsmodels.stats.proportion import proportion_confint
 
@@ -129,7 +129,9 @@ def wilson_interval(successes: int, trials: int) -> Interval:
     return Interval(float(low), float(high), WILSON)
 
 
-def newcombe_interval(successes: int, trials: int, base_successes: int, base_trials: int) -> Interval:
+def newcombe_interval(
+    successes: float, trials: int, base_successes: float, base_trials: int
+) -> Interval:
     """95% interval of ``successes/trials - base_successes/base_trials`` for independent
     samples: Newcombe's hybrid score interval (method 10 of Newcombe 1998, built from Wilson
     intervals; honest at small n and at 0 or 1; statsmodels ``confint_proportions_2indep``)."""
