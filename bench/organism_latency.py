@@ -50,6 +50,7 @@ def main() -> None:
     tiny = build_tiny(tempfile.mkdtemp(prefix="auditgame-bench-"))
     os.environ[ENV_VAR] = str(tiny.cards)
     organism = get_model("organism/tiny-base", config=CONFIG)
+    organism.api.engine  # loaded (in a thread) before hf/ loads: two loads must not overlap  # noqa: B018
     hf = get_model("hf/qwen3-tiny", model_path=str(tiny.base), config=CONFIG)
     (org_seq, org_tput), (hf_seq, hf_tput) = (asyncio.run(measure(m)) for m in (organism, hf))
     show("provider      median sequential latency   concurrent throughput (32 calls)")

@@ -31,6 +31,11 @@ from auditgame.organism.batching import ModelWorker, supports_continuous
 logger = logging.getLogger(__name__)
 
 MEMORY_ENV = "AUDITGAME_ENGINE_MEMORY"
+
+LOAD_LOCK = threading.RLock()
+"""Held while weights load (``from_pretrained``) or an adapter's layers are built: transformers
+sets process-wide state while it loads (default dtype, meta-device init), so two loads, or a
+load and peft building layers, must not overlap in different threads."""
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
@@ -129,10 +134,11 @@ class SharedBase:
         self._names += 1
         name = f"adapter_{self._names}"
         files.config.inference_mode = True
-        if isinstance(self.model, PeftModel):
-            self.model.add_adapter(name, files.config)
-        else:
-            self.model = PeftModel(self.model, files.config, adapter_name=name)
+        with LOAD_LOCK:
+            if isinstance(self.model, PeftModel):
+                self.model.add_adapter(name, files.config)
+            else:
+                self.model = PeftModel(self.model, files.config, adapter_name=name)
         result = set_peft_model_state_dict(self.model, files.weights, adapter_name=name)
         missing = [k for k in result.missing_keys if name in k]
         if missing:
