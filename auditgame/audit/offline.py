@@ -2,10 +2,13 @@
 
 - ``auditgame/prior``: the prior-only baseline auditor (`auditgame.audit.prior`): its first
   turn calls ``submit`` with the best fixed policy; it never calls the target.
+- ``auditgame/differential``: the evidence-based baseline auditor (`auditgame.audit.differential`):
+  a fixed probe battery through the real tools, a verdict from measured differences between the
+  target and the reference model.
 - ``auditgame/keyword-grader``: the offline stand-in grader (`auditgame.audit.standin`), for
   ``--model-role grader=auditgame/keyword-grader`` in any auditgame task.
 
-Both report token usage counted on the text they read and write (words and punctuation marks).
+All report token usage counted on the text they read and write (words and punctuation marks).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 from auditgame.audit import standin
 from auditgame.audit.prior import best_policy
 
-PRIOR, KEYWORD_GRADER = "prior", "keyword-grader"
-MODELS = (PRIOR, KEYWORD_GRADER)
+PRIOR, KEYWORD_GRADER, DIFFERENTIAL = "prior", "keyword-grader", "differential"
+MODELS = (PRIOR, KEYWORD_GRADER, DIFFERENTIAL)
 TOKEN = re.compile(r"\w+|[^\w\s]")
 MAX_HYPOTHESES = re.compile(r"up to (\d+) hypotheses")
 
@@ -36,12 +39,17 @@ def count_tokens(text: str) -> int:
     return len(TOKEN.findall(text))
 
 
+def usage(read: str, written: str) -> ModelUsage:
+    inputs, outputs = count_tokens(read), count_tokens(written)
+    return ModelUsage(input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs)
+
+
 def _text(input: list[ChatMessage]) -> str:
     return "\n".join(m.text for m in input)
 
 
 class AuditgameAPI(ModelAPI):
-    """Serves ``auditgame/prior`` and ``auditgame/keyword-grader``."""
+    """Serves ``auditgame/prior``, ``auditgame/differential`` and ``auditgame/keyword-grader``."""
 
     def __init__(
         self,
@@ -72,6 +80,8 @@ class AuditgameAPI(ModelAPI):
     ) -> ModelOutput:
         prompt = _text(input)
         names = [t.name for t in tools]
+        if self.model_name == DIFFERENTIAL:
+            return self._differential(input, tools, tool_choice, prompt)
         if self.model_name == PRIOR:
             tool, arguments, text = self._prior(prompt, names)
         else:
@@ -82,10 +92,17 @@ class AuditgameAPI(ModelAPI):
         else:
             output = ModelOutput.from_content(f"auditgame/{self.model_name}", text)
             written = text
-        inputs, outputs = count_tokens(prompt), count_tokens(written)
-        output.usage = ModelUsage(
-            input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs
-        )
+        output.usage = usage(prompt, written)
+        return output
+
+    def _differential(
+        self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, prompt: str
+    ) -> ModelOutput:
+        from auditgame.audit import differential
+
+        text, calls = differential.next_turn(input, tools, tool_choice)
+        output = differential.output(f"auditgame/{self.model_name}", text, calls)
+        output.usage = usage(prompt, text + json.dumps([c.arguments for c in calls]))
         return output
 
     def _prior(self, prompt: str, tools: list[str]) -> tuple[str, dict | None, str]:
