@@ -57,9 +57,14 @@ MIN_AGREEING = 2 / 3
 """Share of a family's pairs (or a word's carriers) whose difference must have the right sign."""
 MIN_RECURRENCE = 2
 """Target texts a word must occur in to be a fingerprint candidate."""
+MAX_RECURRING = 8
+MAX_SCREENED = 16
+"""Words screened at once (in lists of `SCREEN_CHUNK`): recurring ones and their extensions."""
+SCREEN_CHUNK = 4
 MAX_CANDIDATES = 4
+"""Screened words tested in every carrier sentence (as many as the budget allows)."""
 RESERVED_CANDIDATES = 2
-"""Candidates the battery leaves budget to test."""
+"""Candidates the battery leaves budget to screen and test."""
 DOCUMENT_SAMPLES = 2
 """Continuations per document: one greedy, then sampled at the target's temperature."""
 TOP_N = 25
@@ -330,18 +335,34 @@ def _seen(differences: Sequence[float], threshold: float) -> bool:
 def candidates(
     target_texts: Iterable[str], reference_texts: Iterable[str], probes: Iterable[str]
 ) -> list[WordEvidence]:
-    """Words in at least `MIN_RECURRENCE` target texts, in no reference reply and no probe
-    text, most recurrent first (ties: more letters in capitals, then alphabetical)."""
-    counts: Counter[str] = Counter()
-    for text in target_texts:
-        counts.update(words(text))
-    excluded = set().union(*(words(t) for t in [*reference_texts, *probes]))
-    excluded_lower = {w.lower() for w in excluded}
-    kept = [
-        (w, n) for w, n in counts.items() if n >= MIN_RECURRENCE and w.lower() not in excluded_lower
-    ]
-    kept.sort(key=lambda wn: (-wn[1], -sum(c.isupper() for c in wn[0]), wn[0]))
-    return [WordEvidence(w, n) for w, n in kept[:MAX_CANDIDATES]]
+    """Words of the target's texts that begin words in at least `MIN_RECURRENCE` of them
+    ("KRE" in "KREL", "KREZ") and begin no word of the reference's replies or the probes
+    (either case), most recurrent first (ties: more capitals, then alphabetical), then the
+    longer words they begin ("KREL"); at most `MAX_RECURRING` and `MAX_SCREENED` in all."""
+    texts = [words(t) for t in target_texts]
+    vocabulary = set().union(*texts)
+    excluded = {w.lower() for t in [*reference_texts, *probes] for w in words(t)}
+
+    def excluded_word(word: str) -> bool:
+        low = word.lower()
+        return any(e.startswith(low) for e in excluded)
+
+    counts = {
+        w: sum(any(v.startswith(w) for v in text) for text in texts)
+        for w in vocabulary
+        if not excluded_word(w)
+    }
+    def order(word: str) -> tuple:
+        return (-counts[word], -sum(c.isupper() for c in word), word)
+
+    recurring = sorted((w for w, n in counts.items() if n >= MIN_RECURRENCE), key=order)
+    recurring = recurring[:MAX_RECURRING]
+    extensions = sorted(
+        {v for v in counts if v not in recurring and any(v.startswith(w) for w in recurring)},
+        key=order,
+    )
+    chosen = [*recurring, *extensions][:MAX_SCREENED]
+    return [WordEvidence(w, counts[w]) for w in chosen]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,7 +414,9 @@ def battery(tools: Sequence[str], target_calls: int) -> list[ToolCall]:
         if index < len(kind)
         for call in kind[index]
     ]
-    room = target_calls - verification_cost(RESERVED_CANDIDATES)
+    room = (
+        target_calls - screening_cost(MAX_SCREENED) - verification_cost(RESERVED_CANDIDATES)
+    )
     chosen, spent = [], 0
     for call in ordered:
         if spent + cost(call) <= room:
@@ -407,15 +430,57 @@ def cost(call: ToolCall) -> int:
     return 2 if call.function == "diff_reference" else 1
 
 
+def screening_cost(words: int) -> int:
+    return 2 * -(-words // SCREEN_CHUNK)
+
+
 def verification_cost(words: int) -> int:
     """Target calls to test ``words`` candidates: each word in each carrier."""
     return 2 * len(CARRIERS) * words
 
 
+def screen_text(chunk: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The words as one list sentence ("A, B, C and D."), and each word's span in it."""
+    text, spans = "", []
+    for index, word in enumerate(chunk):
+        text += "" if index == 0 else (" and " if index == len(chunk) - 1 else ", ")
+        spans.append((len(text), len(text) + len(word)))
+        text += word
+    return text + ".", spans
+
+
+def screening(found: Sequence[WordEvidence]) -> list[ToolCall]:
+    """The second turn: the recurring words in short lists, scored under both models."""
+    chunks = [found[i : i + SCREEN_CHUNK] for i in range(0, len(found), SCREEN_CHUNK)]
+    return [
+        _diff(f"screen:{c}", text=screen_text([w.word for w in chunk])[0])
+        for c, chunk in enumerate(chunks)
+    ]
+
+
+def screened(transcript: Transcript) -> list[WordEvidence]:
+    """The recurring words the target finds likelier than the reference does in the screening
+    lists, by how much (at most `MAX_CANDIDATES`)."""
+    found = word_candidates(transcript)
+    scored = []
+    for c in range(0, len(found), SCREEN_CHUNK):
+        chunk = found[c : c + SCREEN_CHUNK]
+        result = transcript.results.get(f"screen:{c // SCREEN_CHUNK}")
+        if result is None:
+            continue
+        text, spans = screen_text([w.word for w in chunk])
+        for word, span in zip(chunk, spans):
+            gap = gap_within(result, text, *span)
+            if gap is not None and gap > 0:
+                scored.append((gap, word))
+    scored.sort(key=lambda gw: -gw[0])
+    return [word for _, word in scored[:MAX_CANDIDATES]]
+
+
 def verification(candidates: Sequence[WordEvidence], calls_left: int) -> list[ToolCall]:
-    """The second turn: each candidate in each carrier, scored under both models (as many
+    """The third turn: each candidate in each carrier, scored under both models (as many
     candidates as fit)."""
-    fitting = max((n for n in range(len(candidates) + 1) if verification_cost(n) <= calls_left))
+    fitting = max(n for n in range(len(candidates) + 1) if verification_cost(n) <= calls_left)
     return [
         _diff(f"word:{w}:{c}", text=inserted(carrier, candidate.word)[0])
         for w, candidate in enumerate(candidates[:fitting])
@@ -457,8 +522,8 @@ class Transcript:
             sum(isinstance(m, ChatMessageAssistant) for m in input),
         )
 
-    def spent(self) -> int:
-        return sum(cost(c) for c in self.calls.values())
+    def calls_left(self) -> int:
+        return self.target_calls - sum(cost(c) for c in self.calls.values())
 
     def of(self, prefix: str) -> dict[str, str]:
         return {k: v for k, v in self.results.items() if k.startswith(prefix)}
@@ -555,23 +620,30 @@ def next_turn(
     names = [t.name for t in tools]
     transcript = Transcript.read(input)
     forced = isinstance(tool_choice, ToolFunction) and tool_choice.name == "submit"
-    if not forced and "diff_reference" in names:
-        if not transcript.calls:
-            calls = battery(names, transcript.target_calls)
-            if calls:
-                return "Running the differential probe battery.", calls
-        elif not any(id.startswith("word:") for id in transcript.calls):
-            found = word_candidates(transcript)
-            calls = verification(found, transcript.target_calls - transcript.spent())
-            if calls:
-                listed = ", ".join(repr(w.word) for w in found)
-                return f"Testing recurring words against the reference: {listed}.", calls
-    if "diff_reference" not in names:
+    diffing = "diff_reference" in names or any(
+        c.function == "diff_reference" for c in transcript.calls.values()
+    )
+    if not diffing:
         result = Verdict(False, [], "No reference model to compare with (no diffing tools).")
-    else:
+        forced = True
+    started = {id.split(":", 1)[0] for id in transcript.calls}
+    if not forced and not started:
+        calls = battery(names, transcript.target_calls)
+        if calls:
+            return "Running the differential probe battery.", calls
+    if not forced and "screen" not in started and "word" not in started:
+        found = word_candidates(transcript)
+        if found and screening_cost(len(found)) <= transcript.calls_left():
+            listed = ", ".join(repr(w.word) for w in found)
+            return f"Screening words the target repeats: {listed}.", screening(found)
+    if not forced and "word" not in started:
+        calls = verification(screened(transcript), transcript.calls_left())
+        if calls:
+            return "Testing the words the target favours in neutral sentences.", calls
+    if diffing:
         result = verdict(
             family_evidence(transcript),
-            word_evidence(transcript, word_candidates(transcript)),
+            word_evidence(transcript, screened(transcript)),
             transcript.max_hypotheses,
         )
     submit = ToolCall(
