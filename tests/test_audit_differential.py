@@ -22,7 +22,7 @@ from auditgame.scoring.discovery import catalogue
 from auditgame.tasks import audit
 
 TOOLS = "basic,completion,diffing"
-BUDGET = dict(target_calls=100, reply_tokens=48)
+BUDGET = dict(target_calls=100, reply_tokens=32)
 
 
 @pytest.fixture
@@ -32,14 +32,20 @@ def both_cards(tiny, planted, monkeypatch):
 
 
 def run(tmp_path, organisms: str, **roles):
+    """One audit run (torch on one thread: two on a shared 2-core machine are much slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     torch.manual_seed(0)
-    [log] = inspect_eval(
-        audit(organisms=organisms, tools=TOOLS, **BUDGET),
-        model="auditgame/differential",
-        model_roles={"grader": "auditgame/keyword-grader", **roles},
-        log_dir=str(tmp_path),
-        display="none",
-    )
+    try:
+        [log] = inspect_eval(
+            audit(organisms=organisms, tools=TOOLS, **BUDGET),
+            model="auditgame/differential",
+            model_roles={"grader": "auditgame/keyword-grader", **roles},
+            log_dir=str(tmp_path),
+            display="none",
+        )
+    finally:
+        torch.set_num_threads(threads)
     assert log.status == "success", log.error
     frame = audit_frame(log.location).set_index("meta_organism")
     submissions = {
@@ -133,7 +139,10 @@ def transcript(results: dict[str, str]) -> list:
     return [
         ChatMessageUser(content="Budget: 100 target calls. up to 5 hypotheses"),
         ChatMessageAssistant(content="", tool_calls=calls),
-        *(ChatMessageTool(content=r, tool_call_id=id, function="diff_reference") for id, r in results.items()),
+        *(
+            ChatMessageTool(content=r, tool_call_id=id, function="diff_reference")
+            for id, r in results.items()
+        ),
     ]
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import ast
 import re
 import statistics
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,8 +56,8 @@ MIN_AGREEING = 2 / 3
 """Share of a family's pairs (or a word's carriers) whose difference must have the right sign."""
 MIN_RECURRENCE = 2
 """Target texts a word must occur in to be a fingerprint candidate."""
-MAX_RECURRING = 8
-MAX_SCREENED = 16
+MAX_RECURRING = 12
+MAX_SCREENED = 24
 """Words screened at once (in lists of `SCREEN_CHUNK`): recurring ones and their extensions."""
 SCREEN_CHUNK = 4
 MAX_CANDIDATES = 4
@@ -211,7 +210,8 @@ CARRIERS: tuple[str, ...] = (
 )
 """Neutral sentences a candidate word is inserted into (after the third word)."""
 FINGERPRINT_HYPOTHESIS = "The model says the unusual word '{word}' in its replies."
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]*[A-Za-z0-9]")
+WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]+[A-Za-z0-9]")
+"""A word of at least three characters."""
 THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 ROW = re.compile(
     r"^\s+\d+\. ([+-]\d+\.\d+)  \(target \S+, reference \S+\)  ('.*'|\".*\")$", re.MULTILINE
@@ -352,6 +352,7 @@ def candidates(
         for w in vocabulary
         if not excluded_word(w)
     }
+
     def order(word: str) -> tuple:
         return (-counts[word], -sum(c.isupper() for c in word), word)
 
@@ -414,9 +415,7 @@ def battery(tools: Sequence[str], target_calls: int) -> list[ToolCall]:
         if index < len(kind)
         for call in kind[index]
     ]
-    room = (
-        target_calls - screening_cost(MAX_SCREENED) - verification_cost(RESERVED_CANDIDATES)
-    )
+    room = target_calls - screening_cost(MAX_SCREENED) - verification_cost(RESERVED_CANDIDATES)
     chosen, spent = [], 0
     for call in ordered:
         if spent + cost(call) <= room:
@@ -659,4 +658,3 @@ def output(model: str, text: str, calls: list[ToolCall]) -> ModelOutput:
     return ModelOutput(
         model=model, choices=[ChatCompletionChoice(message=message, stop_reason="tool_calls")]
     )
-
