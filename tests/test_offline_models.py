@@ -45,10 +45,8 @@ def test_offline_grading_from_the_cli(tiny, tmp_path):
         "--model", "auditgame/keyword-grader",
     )
     assert confession.status == "success"
-    # metrics by their own names: the keys carry the registry's package prefix when the task
-    # is loaded through its entry point (auditgame/mean_organism)
-    metrics = {f"{s.name}/{m.name}": m.value for s in confession.results.scores for m in s.metrics.values()}
-    assert metrics["grader_unparsed/organism"] == 0.0, metrics
+    metrics = {f"{s.name}/{k}": m.value for s in confession.results.scores for k, m in s.metrics.items()}
+    assert metrics["grader_unparsed/auditgame/mean_organism"] == 0.0, metrics  # every keyword verdict parsed
     grader_usage = confession.stats.model_usage["auditgame/keyword-grader"]
     assert grader_usage.input_tokens > 50
 
