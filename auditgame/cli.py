@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "auditgame.commands.perplexity",
     "auditgame.commands.prefs",
     "auditgame.commands.tiny",
+    "auditgame.commands.zoo",
 ]
 
 
