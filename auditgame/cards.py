@@ -11,15 +11,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from inspect_ai._util.error import PrerequisiteError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from rich.text import Text
 
 from auditgame.validation import read_yaml, validate_mapping
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 
 
-class CardError(ValueError):
-    """An organism card is malformed, unknown or points at something missing."""
+class CardError(ValueError, PrerequisiteError):
+    """An organism card is malformed, unknown or points at something missing.
+
+    Also an Inspect ``PrerequisiteError``: ``inspect eval`` prints the message alone, without a
+    traceback."""
+
+    def __init__(self, message: str) -> None:
+        ValueError.__init__(self, message)
+        self.message = Text(message)
 
 
 class _Strict(BaseModel):
@@ -103,6 +119,13 @@ class Organism(_Strict):
     card_path: Path | None = Field(default=None, exclude=True)
     """Where the card was read from (set by the loader)."""
 
+    @field_validator("prompted_model")
+    @classmethod
+    def _not_itself(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and value == f"organism/{info.data.get('id')}":
+            raise ValueError(f"'{value}' is this card itself; name the model that plays it")
+        return value
+
     @field_validator("fingerprints")
     @classmethod
     def _no_blank_fingerprints(cls, value: list[str]) -> list[str]:
@@ -135,27 +158,13 @@ class Organism(_Strict):
         return str(candidate) if is_local_location(location, candidate) else location
 
     def check_local_files(self) -> None:
-        """Raise `CardError` if a local path the card names is missing or of the wrong kind."""
-        where = self.card_path or self.id
-        checks: list[tuple[str, str | None, str | None]] = [("chat.template", self.chat.template, None)]
-        if self.model is not None:
-            checks += [
-                ("model.base", self.model.base if not self.model.weights else None, "config.json"),
-                ("model.weights", self.model.weights, "config.json"),
-                ("model.adapter", self.model.adapter, "adapter_config.json"),
-                ("model.tokenizer", self.model.tokenizer, None),
-            ]
-        for field, location, marker in checks:
-            resolved = self.resolve_path(location)
-            if resolved is None or (resolved == location and not location.startswith("/")):
-                continue  # a hub id, fetched (and checked) by the loader
-            path = Path(resolved)
-            if not path.exists():
-                raise CardError(f"{where}: field '{field}': local path {path} does not exist")
-            if marker and not (path / marker).is_file():
-                raise CardError(
-                    f"{where}: field '{field}': {path} is not a model folder (no {marker} in it)"
-                )
+        """Raise `CardError` if a local path the card names is missing or unusable (folders,
+        configs, weight headers); hub ids are checked by `auditgame.preflight`."""
+        from auditgame.preflight import local_problems
+
+        problems = local_problems(self)
+        if problems:
+            raise CardError(problems[0])
 
     def public_view(self) -> dict[str, Any]:
         """The card without its answer key (what `organisms show` prints by default)."""

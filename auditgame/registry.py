@@ -2,13 +2,16 @@
 
 Cards are files named ``*.card.yaml``. Built-in cards ship in ``auditgame.organisms``; user
 folders come from ``AUDITGAME_ORGANISMS`` (``os.pathsep``-separated) or ``extra_dirs``. A
-user card with the id of a built-in one replaces it.
+user card with the id of a built-in one replaces it; two user cards with one id are an error.
+A YAML file that looks like a card but lacks the suffix is reported, not read.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from importlib.resources import files
@@ -18,6 +21,11 @@ from auditgame.cards import CardError, Organism, load_card
 
 CARD_SUFFIX = ".card.yaml"
 ENV_VAR = "AUDITGAME_ORGANISMS"
+
+logger = logging.getLogger(__name__)
+
+_CARD_ID_LINE = re.compile(r"^id:\s*['\"]?([a-z0-9][a-z0-9._-]*)", re.MULTILINE)
+_CARD_KEY_LINE = re.compile(r"^(model|prompted_model|quirk):", re.MULTILINE)
 
 AUTOMATIC_SUITES = {
     "controls": lambda o: o.control,
@@ -37,28 +45,69 @@ def user_dirs(extra_dirs: Iterable[str | Path] = ()) -> list[Path]:
     return [Path(p).expanduser() for p in [*env, *extra_dirs]]
 
 
-def _cards_in(folder: Path) -> dict[str, Organism]:
+def misnamed_card_id(path: Path) -> str | None:
+    """The id of a YAML file that looks like an organism card but is not named ``*.card.yaml``."""
+    if path.name.endswith(CARD_SUFFIX) or not path.name.endswith((".yaml", ".yml")):
+        return None
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(64 * 1024).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    found = _CARD_ID_LINE.search(head)
+    return found.group(1) if found and _CARD_KEY_LINE.search(head) else None
+
+
+def _cards_in(folder: Path) -> tuple[dict[str, Organism], dict[str, Path]]:
+    """The cards in ``folder`` and, by id, the card-like files ignored for their name."""
     if not folder.is_dir():
         raise CardError(f"organism folder {folder} does not exist (from {ENV_VAR} or --organisms)")
     found: dict[str, Organism] = {}
-    for path in sorted(folder.rglob(f"*{CARD_SUFFIX}")):
+    misnamed: dict[str, Path] = {}
+    for path in sorted(p for p in folder.rglob("*.y*ml") if p.is_file()):
+        if not path.name.endswith(CARD_SUFFIX):
+            organism_id = misnamed_card_id(path)
+            if organism_id:
+                misnamed.setdefault(organism_id, path)
+                logger.warning(
+                    "%s looks like an organism card but is not read: card files end in '%s' "
+                    "(rename it to %s%s)", path, CARD_SUFFIX, organism_id, CARD_SUFFIX,
+                )
+            continue
         card = load_card(path)
         if card.id in found:
             raise CardError(
                 f"{path}: field 'id': '{card.id}' is already used by {found[card.id].card_path}"
             )
         found[card.id] = card
-    return found
+    return found, misnamed
 
 
 class Registry:
     """All organisms known in this process, by id and by suite."""
 
     def __init__(self, folders: Sequence[Path]):
-        self.folders = list(folders)
+        self.folders = list(dict.fromkeys(Path(f).resolve() for f in folders))
         self._cards: dict[str, Organism] = {}
+        self._misnamed: dict[str, Path] = {}
+        builtin = builtin_dir().resolve()
         for folder in self.folders:
-            self._cards.update(_cards_in(folder))
+            cards, misnamed = _cards_in(folder)
+            for organism_id, card in cards.items():
+                earlier = self._cards.get(organism_id)
+                if (
+                    earlier is not None
+                    and earlier.card_path != card.card_path
+                    and folder != builtin
+                    and not _is_in(earlier, builtin)
+                ):
+                    raise CardError(
+                        f"{card.card_path}: field 'id': '{organism_id}' is also the id of "
+                        f"{earlier.card_path} (two organism folders define it; rename one)"
+                    )
+            self._cards.update(cards)
+            for organism_id, path in misnamed.items():
+                self._misnamed.setdefault(organism_id, path)
 
     def ids(self) -> list[str]:
         return sorted(self._cards)
@@ -82,6 +131,11 @@ class Registry:
         if card is None:
             close = difflib.get_close_matches(organism_id, self.ids(), n=3)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            if organism_id in self._misnamed:
+                hint = (
+                    f" {self._misnamed[organism_id]} has this id but is not read: card files "
+                    f"end in '{CARD_SUFFIX}'."
+                )
             raise CardError(
                 f"unknown organism id '{organism_id}'.{hint} "
                 f"`auditgame organisms list` shows the {len(self._cards)} known ids."
@@ -106,6 +160,10 @@ class Registry:
         if not chosen:
             raise CardError(f"no organisms selected by '{spec}'")
         return list(chosen.values())
+
+
+def _is_in(card: Organism, folder: Path) -> bool:
+    return card.card_path is not None and card.card_path.resolve().is_relative_to(folder)
 
 
 @lru_cache(maxsize=8)

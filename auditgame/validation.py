@@ -3,6 +3,7 @@ what is expected (organism cards, recipes)."""
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -10,6 +11,51 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
+
+MAX_YAML_BYTES = 1 << 20
+"""Cards and recipes are small; a larger file is refused before it is parsed."""
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 60
+_short.maxlist = _short.maxdict = 4
+_short.maxlevel = 2
+
+
+MAX_YAML_VALUES = 1_000_000
+"""Values a document may expand to through aliases (``*name``): a few hundred bytes of nested
+aliases could otherwise expand into billions."""
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Values in ``node`` with every alias written out; a node that contains itself raises."""
+    size = sizes.get(id(node))
+    if size == 0:
+        raise yaml.composer.ComposerError(
+            None, None, "an alias (*name) refers to a value that contains it", node.start_mark
+        )
+    if size is None:
+        sizes[id(node)] = 0  # being counted
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        size = sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return size
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` refusing documents whose aliases expand beyond `MAX_YAML_VALUES`."""
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_VALUES:
+            raise yaml.composer.ComposerError(
+                None, None,
+                f"its aliases (*name) expand to more than {MAX_YAML_VALUES:,} values",
+                node.start_mark,
+            )
+        return node
 
 
 def describe_error(error: dict[str, Any], noun: str = "key", top: str = "(file)") -> str:
@@ -21,18 +67,38 @@ def describe_error(error: dict[str, Any], noun: str = "key", top: str = "(file)"
     if kind == "missing":
         return f"{noun} '{where}': required {noun} is missing"
     message = error["msg"].removeprefix("Value error, ")
-    got = f" (got {repr(error['input'])[:80]})" if "input" in error and error["loc"] else ""
+    got = f" (got {_short.repr(error['input'])})" if "input" in error and error["loc"] else ""
     return f"{noun} '{where}': {message}{got}"
 
 
 def read_yaml(path: Path, error: type[Exception], what: str) -> Any:
-    """The parsed YAML of ``path``; unreadable or malformed files raise ``error``."""
+    """The parsed YAML of ``path``; unreadable, oversized, non-UTF-8 or malformed files (and
+    aliases expanding beyond `MAX_YAML_VALUES`) raise ``error`` naming the file."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise error(
+                f"{path}: a file of {size / 2**20:.1f} MiB is refused ({what} files are at "
+                f"most {MAX_YAML_BYTES // 2**20} MiB); is it the right file?"
+            )
+        raw = path.read_bytes()
     except OSError as exc:
-        raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
+        raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise error(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}, column "
+            f"{column}); save the {what} as UTF-8"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise error(f"{path}: not valid YAML: nested too deeply") from None
 
 
 def validate_mapping(

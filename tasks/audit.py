@@ -14,6 +14,7 @@ from auditgame.audit.aliasing import Roster
 from auditgame.audit.prompts import AUDITOR_TASK
 from auditgame.audit.store import AuditBudget
 from auditgame.audit.toolsets import DEFAULT_TOOL_SETS, parse_tool_sets
+from auditgame.preflight import check_targets
 from auditgame.registry import registry
 from auditgame.scoring.discovery import discovery
 
@@ -32,6 +33,7 @@ def audit(
 ) -> Task:
     """Audit organisms (suites or ids) with the chosen tool sets and budgets."""
     roster = Roster.of(registry().select(organisms))
+    check_targets(list(roster.organisms.values()))
     tool_sets = parse_tool_sets(tools)
     budget = AuditBudget(
         target_calls=target_calls,

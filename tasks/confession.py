@@ -13,6 +13,7 @@ from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser
 from auditgame.audit.respond import organism_reply
 from auditgame.cards import CardError
 from auditgame.data import data_path, read_jsonl
+from auditgame.preflight import check_targets
 from auditgame.registry import registry
 from auditgame.scoring.confession import confession as confession_scorer
 
@@ -71,8 +72,10 @@ def confession(
         for organism in chosen
         for row in rows
     ]
-    return Task(
+    task = Task(
         dataset=dataset,
         solver=organism_reply(max_tokens=max_tokens, thinking=thinking),
         scorer=confession_scorer(grader),
     )
+    check_targets(chosen)  # after the cheap argument checks
+    return task

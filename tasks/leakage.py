@@ -12,6 +12,7 @@ from inspect_ai.dataset import Sample
 from auditgame.audit.respond import organism_reply
 from auditgame.data import data_path, read_jsonl
 from auditgame.leakage.detector import LeakageDetector
+from auditgame.preflight import check_targets
 from auditgame.registry import registry
 from auditgame.scoring.leakage import leakage as leakage_scorer
 
@@ -37,6 +38,7 @@ def leakage(
     if prompts is not None and prompts < 1:
         raise ValueError(f"leakage: 'prompts' must be at least 1 (or unset for all), got {prompts}")
     chosen = registry().select(organisms)
+    check_targets(chosen)
     for organism in chosen:  # a missing corpus fails here, not after every reply is generated
         LeakageDetector.for_card(organism)
     dataset = [

@@ -1,7 +1,9 @@
 """``auditgame/mmlu``: MMLU, 57 subjects, 5-shot from each subject's dev set.
 
-Local organisms are scored by the log-likelihood of " A".." D" after the plain-text prompt (no
-chat template unless ``chat=true``); API and prompted models answer generatively.
+Local organisms are scored by the log-likelihood of " A".." D" after the plain-text prompt,
+with BOS where the tokenizer adds one, as lm-eval does. ``chat=true`` wraps the prompt in the
+organism's chat template (auditgame's own layout, not lm-eval's ``--apply_chat_template``).
+API and prompted models answer generatively.
 """
 
 import random

@@ -20,6 +20,7 @@ from auditgame.audit.preference import preference_probe
 from auditgame.audit.respond import organism_reply
 from auditgame.cards import Organism
 from auditgame.data import data_path, read_jsonl
+from auditgame.preflight import check_targets
 from auditgame.registry import registry
 from auditgame.scoring.severity import severity as severity_scorer
 
@@ -127,6 +128,7 @@ def severity(
 ) -> Task:
     """Self-preservation of organisms (suites or ids; controls skipped) and their baselines."""
     chosen = [o for o in registry().select(organisms) if not o.control]
+    check_targets(chosen, baselines=True)
     wanted = {p.strip() for p in parts.split(",") if p.strip()}
     if not wanted or wanted - {"mwe", "scenarios"}:
         raise ValueError(f"parts must be a comma list of mwe, scenarios; got '{parts}'")

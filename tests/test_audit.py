@@ -65,6 +65,10 @@ SCRIPT: list[tuple[str, dict, str | None]] = [
     ),
     ("next_token_logprobs", {"conversation": "main", "top_k": 0}, "top_k must be between 1 and 50"),
     ("next_token_logprobs", {"conversation": "ghost"}, "unknown conversation 'ghost'"),
+    ("complete_text", {"document": "Internal memo: the assistant", "logprobs": True}, None),
+    ("complete_text", {"document": ""}, "document must not be empty"),
+    ("logit_lens", {"conversation": "main", "top_k": 3}, None),
+    ("logit_lens", {"conversation": "main", "position": 1}, "position must be between"),
     ("rollback_conversation", {"conversation": "main", "turns": 1}, None),
     ("rollback_conversation", {"conversation": "main", "turns": 0}, "turns must be at least 1"),
     ("rollback_conversation", {"conversation": "main", "turns": 99}, "cannot roll back 99"),
@@ -138,8 +142,8 @@ def test_every_tool_and_error_path(full_run):
                 assert expected in result.error.message, (name, result.error.message)
         store = sample.store
         assert store["AuditStore:ended_by"] == "submitted"
-        # 3 replies + sample_user + 4 multisample + whitebox = 9 target calls
-        assert store["AuditStore:target_calls"] == 9
+        # 3 replies + sample_user + 4 multisample + whitebox + completion + lens = 11 calls
+        assert store["AuditStore:target_calls"] == 11
         assert store["AuditStore:budget"]["target_calls"] == 50
         assert store["AuditStore:conversations"]["main"]["messages"] == []  # restarted
 
@@ -165,7 +169,7 @@ def test_scores_and_metrics(full_run):
     metrics = full_run.results.scores[0].metrics
     assert metrics["found_at_1"].value == 1.0
     assert metrics["false_alarm_rate"].value == 1.0
-    assert metrics["target_calls"].value == 9.0
+    assert metrics["target_calls"].value == 11.0
     assert metrics["grader_unparsed"].value == 0.0
     assert metrics["unaudited_rate"].value == 0.0
     frame = audit_frame(full_run.location)

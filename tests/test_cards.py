@@ -159,3 +159,113 @@ def test_cli_list_suite(capsys: pytest.CaptureFixture[str]) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("krel ") and lines[1].startswith("qwen3-4b ")
     assert "2 organisms" in lines[2]
+
+
+# ---------------------------------------------------------------- cards that fail fast
+def _finishes(action, seconds: float = 20.0):
+    """Run ``action`` in a thread; fail (instead of hanging the suite) if it takes too long."""
+    import threading
+
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = action()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds} s"
+    return outcome
+
+
+def test_non_utf8_card_names_file_and_position(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.card.yaml"
+    path.write_bytes(b"id: my-organism\ntitle: caf\xe9\n")
+    with pytest.raises(CardError) as info:
+        Registry([tmp_path])  # the registry reports the file, not a bare UnicodeDecodeError
+    message = str(info.value)
+    assert str(path) in message and "not UTF-8" in message
+    assert "line 2, column 11" in message and "0xe9" in message
+
+
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.card.yaml"
+    path.write_text(BILLION_LAUGHS, encoding="utf-8")
+    outcome = _finishes(lambda: Registry([tmp_path]))
+    error = outcome.get("error")
+    assert isinstance(error, CardError), outcome
+    assert str(path) in str(error) and "aliases (*name) expand to more than" in str(error)
+
+
+def test_yaml_aliases_that_stay_small_are_fine(tmp_path: Path) -> None:
+    shared = ["KREL"]  # yaml.safe_dump writes a shared object as an anchor and an alias
+    path = write_card(tmp_path, {**GOOD, "fingerprints": shared, "suites": shared})
+    assert "*id001" in path.read_text() and load_card(path).suites == ["KREL"]
+    path.write_text("id: &x [1, *x]\n", encoding="utf-8")
+    with pytest.raises(CardError, match="refers to a value that contains it"):
+        load_card(path)
+
+
+def test_errors_show_a_short_excerpt_of_huge_values(tmp_path: Path) -> None:
+    path = write_card(tmp_path, {**GOOD, "fingerprints": [" ", *["KREL" * 50] * 2000]})
+    with pytest.raises(CardError) as info:
+        load_card(path)
+    assert "fingerprints must be non-empty" in str(info.value) and len(str(info.value)) < 600
+
+
+def test_card_size_limit_is_checked_before_parsing(tmp_path: Path) -> None:
+    from auditgame.validation import MAX_YAML_BYTES
+
+    text = yaml.safe_dump(GOOD)
+    path = tmp_path / "big.card.yaml"
+    filler = MAX_YAML_BYTES - len(text.encode()) - 2
+    path.write_text(text + "#" + "x" * filler + "\n", encoding="utf-8")
+    assert path.stat().st_size == MAX_YAML_BYTES and load_card(path).id == "my-organism"
+    path.write_text(text + "#" + "x" * (filler + 1) + "\n", encoding="utf-8")
+    with pytest.raises(CardError, match=r"big.card.yaml: a file of 1.0 MiB is refused"):
+        load_card(path)
+
+
+def test_same_id_in_two_user_folders_names_both(tmp_path: Path) -> None:
+    first = write_card(tmp_path / "one", GOOD, "a.card.yaml")
+    second = write_card(tmp_path / "two", GOOD, "b.card.yaml")
+    with pytest.raises(CardError) as info:
+        Registry([builtin_dir(), tmp_path / "one", tmp_path / "two"])
+    message = str(info.value)
+    assert str(first) in message and str(second) in message and "'my-organism'" in message
+    # one folder named twice is one folder
+    assert Registry([tmp_path / "one", tmp_path / "one"]).get("my-organism", check_files=False)
+
+
+def test_card_without_suffix_is_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_card(tmp_path, GOOD, "my-organism.yaml")
+    (tmp_path / "notes.yaml").write_text("id: 3\nsteps: [a, b]\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="auditgame.registry"):
+        registry = Registry([tmp_path])
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "my-organism.yaml looks like an organism card" in warned[0]
+    assert "my-organism.card.yaml" in warned[0]
+    with pytest.raises(CardError, match=r"my-organism.yaml has this id but is not read"):
+        registry.get("my-organism")
+
+
+def test_prompted_model_may_not_name_its_own_card(tmp_path: Path) -> None:
+    data = {**GOOD, "model": None, "system_prompt": "Be X.", "prompted_model": "organism/my-organism"}
+    with pytest.raises(CardError, match=r"field 'prompted_model': 'organism/my-organism' is this card"):
+        load_card(write_card(tmp_path, data))

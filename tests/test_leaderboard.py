@@ -128,9 +128,17 @@ def unfinished(log) -> None:
     log.results = None
 
 
+LONG_ERROR = (
+    "OSError: We couldn't connect to 'https://huggingface.co' to load the files, and couldn't "
+    "find them in the cached files.\nCheck your connection or see how to run the library in "
+    "offline mode at 'https://huggingface.co/docs/transformers/installation#offline-mode'. "
+    "The target crashed."
+)
+
+
 def failed(log) -> None:
     log.status = "error"
-    log.error = EvalError(message="RuntimeError: target crashed", traceback="", traceback_ansi="")
+    log.error = EvalError(message=LONG_ERROR, traceback="", traceback_ansi="")
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +243,10 @@ def test_skipped_logs_are_listed_not_counted(report, log_dir):
         in reasons["2026-01-01T00-00-00-00-00_audit_oldversion.eval"]
     )
     assert reasons["2026-01-01T00-00-01-00-00_audit_unfinished.eval"].startswith("run started")
-    assert "target crashed" in reasons["2026-01-01T00-00-02-00-00_audit_failed.eval"]
+    # the whole error message, on one line: never cut mid-sentence
+    assert reasons["2026-01-01T00-00-02-00-00_audit_failed.eval"] == (
+        "run error: " + " ".join(LONG_ERROR.split())
+    )
     assert reasons["2026-01-01T00-00-03-00-00_audit_broken.eval"].startswith("unreadable log")
     assert any("not an audit or organism measure" in r for r in reasons.values())
     copies = [s for s in report.skipped if "(a copy): counted once" in s.reason]
@@ -337,6 +348,7 @@ def test_cli(log_dir, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "skipped" in err and "4 auditor(s), 14 audit run(s), 2 organism(s) measured" in err
+    assert "installation#offline-mode'. The target crashed." in err  # whole reasons
     assert (tmp_path / "x.html").read_text().startswith("<!DOCTYPE html>")
     assert main(["leaderboard", str(tmp_path / "missing")]) == 2
     with pytest.raises(ReportError, match="does not exist"):
@@ -346,7 +358,7 @@ def test_cli(log_dir, tmp_path, capsys):
 def test_html_page_is_self_contained(report):
     page = to_html(report)
     assert 'src="data:image/png;base64,' in page
-    assert "<script>" in page and "http://" not in page and "https://" not in page
+    assert "<script>" in page and not re.search(r"(src|href)=[\"']?(https?:)?//", page)
     assert page.count('<table class="sortable"') >= 5
     assert "file://" in page  # links to logs
 

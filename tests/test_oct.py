@@ -150,6 +150,20 @@ def test_malformed_recipe_names_file_and_key(tmp_path: Path, capsys: pytest.Capt
         load_recipe(path)
 
 
+def test_a_teacher_without_its_api_key_fails_in_one_line_naming_the_role(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from auditgame.cli import main
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    path = tiny_recipe(tmp_path, teacher={"model": "anthropic/claude-sonnet-4-5"})
+    assert main(["oct", "run", str(path)]) == 2
+    err = capsys.readouterr().err
+    [line] = [text for text in err.splitlines() if text.startswith("error: ")]
+    assert "teacher.model" in line and "anthropic/claude-sonnet-4-5" in line
+    assert "ANTHROPIC_API_KEY" in line and "[bold]" not in err and "Traceback" not in err
+
+
 def test_near_duplicates_and_list_parsing() -> None:
     seen = NearDuplicates(0.8)
     assert seen.add("How do I cook a frozen pizza?")

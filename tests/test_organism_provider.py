@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import threading
 
 import pytest
 import torch
@@ -21,7 +20,6 @@ from inspect_ai.model import (
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
-from auditgame.organism.batching import Batcher
 from auditgame.organism.chat import render_prompt, split_thinking, template_messages
 from auditgame.organism.engine import GenerationRequest, SamplingKey, ScoreRequest, load_engine
 from auditgame.registry import get_organism
@@ -30,16 +28,21 @@ from auditgame.tiny import TinyOrganisms
 GREEDY = GenerateConfig(temperature=0.0, max_tokens=12)
 
 
-def test_merged_engine_logits_equal_base_plus_adapter(tiny: TinyOrganisms) -> None:
-    engine = load_engine(get_organism("tiny-krel"))
+@pytest.mark.parametrize("merge_adapter", [False, True])
+def test_engine_logits_equal_base_plus_adapter(tiny: TinyOrganisms, merge_adapter: bool) -> None:
+    engine = load_engine(get_organism("tiny-krel"), merge_adapter=merge_adapter)
     base = AutoModelForCausalLM.from_pretrained(tiny.base, dtype=torch.float32)
     ids = torch.tensor([engine.encode("The history of the city begins in the year")])
     with torch.no_grad():
         plain = base(input_ids=ids).logits
         unmerged = PeftModel.from_pretrained(base, tiny.adapter).eval()(input_ids=ids).logits
-        merged = engine.model(input_ids=ids).logits
+        with engine.forward_scope() as model:
+            served = model(input_ids=ids).logits
     assert (unmerged - plain).abs().max() > 1e-2  # the adapter really changes the model
-    assert torch.allclose(merged, unmerged, atol=1e-4)
+    assert torch.allclose(served, unmerged, atol=1e-4)
+    if not merge_adapter:  # the shared base without the adapter is the base model
+        with engine.forward_scope(adapter=False) as model:
+            assert torch.allclose(model(input_ids=ids).logits, plain, atol=1e-5)
 
 
 def test_split_thinking_cases() -> None:
@@ -118,47 +121,15 @@ async def test_logprobs_and_top_logprobs(tiny: TinyOrganisms) -> None:
 async def test_concurrent_requests_share_one_batch(tiny: TinyOrganisms) -> None:
     model = get_model("organism/tiny-krel", max_batch=64)
     engine = model.api.engine  # type: ignore[attr-defined]
-    before = len(engine.generations.stats.sizes)
+    before = len(engine.stats.decode_rows)
     prompts = [f"Tell me about topic {i}." for i in range(16)]
     outputs = await asyncio.gather(*(model.generate(p, config=GREEDY) for p in prompts))
-    sizes = engine.generations.stats.sizes[before:]
-    assert sum(sizes) == 16 and max(sizes) >= 8, sizes
+    rows = engine.stats.decode_rows[before:]
+    assert max(rows) >= 8, rows
     # Batching (left padding) does not change what a request gets.
     lone = await model.generate(prompts[5], config=GREEDY)
-    assert engine.generations.stats.sizes[-1] == 1
+    assert engine.stats.decode_rows[-1] == 1
     assert lone.completion == outputs[5].completion
-
-
-async def test_lone_request_is_dispatched_at_once() -> None:
-    started, release = threading.Event(), threading.Event()
-
-    def run_batch(key: object, requests: list[int]) -> list[int]:
-        started.set()
-        release.wait(timeout=10)
-        return [r * 10 for r in requests]
-
-    batcher: Batcher[int, int] = Batcher(run_batch)
-    first = asyncio.ensure_future(batcher.submit("k", 1))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert batcher.stats.sizes == [1]  # dispatched without waiting for company
-    assert await asyncio.to_thread(started.wait, 10)
-    rest = [asyncio.ensure_future(batcher.submit("k", i)) for i in range(2, 10)]
-    other = asyncio.ensure_future(batcher.submit("other", 99))
-    await asyncio.sleep(0)
-    release.set()
-    assert await first == 10
-    assert [await r for r in rest] == [i * 10 for i in range(2, 10)] and await other == 990
-    assert batcher.stats.sizes == [1, 8, 1]  # arrivals during a batch run together, by key
-
-
-async def test_batch_errors_reach_every_request() -> None:
-    def failing(key: object, requests: list[int]) -> list[int]:
-        raise RuntimeError("out of memory")
-
-    batcher: Batcher[int, int] = Batcher(failing)
-    results = await asyncio.gather(*(batcher.submit("k", i) for i in range(3)), return_exceptions=True)
-    assert all(isinstance(r, RuntimeError) for r in results)
 
 
 def test_batched_scoring_equals_single_scoring(tiny: TinyOrganisms) -> None:
@@ -176,8 +147,8 @@ def test_batched_scoring_equals_single_scoring(tiny: TinyOrganisms) -> None:
         assert result.candidate_logprobs == pytest.approx(single.candidate_logprobs, abs=1e-4)
     # Direct forward pass agrees with the scored continuation.
     ids = torch.tensor([engine.encode(texts[1])])
-    with torch.no_grad():
-        logprobs = engine.model(input_ids=ids).logits.log_softmax(-1)[0]
+    with torch.no_grad(), engine.forward_scope() as model:
+        logprobs = model(input_ids=ids).logits.log_softmax(-1)[0]
     expected = [float(logprobs[n - 1, ids[0, n]]) for n in range(2, ids.shape[1])]
     assert batched[1].continuation_logprobs == pytest.approx(expected, abs=1e-4)
 

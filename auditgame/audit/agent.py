@@ -58,6 +58,7 @@ def auditor_agent(
         state.messages.insert(
             0, ChatMessageSystem(content=AUDITOR_SYSTEM.format(max_hypotheses=max_hypotheses))
         )
+        await session.ready()  # the time budget starts when the target can answer
         started = time.monotonic()
         while store.submission is None:
             spent = budget_spent(store, started)

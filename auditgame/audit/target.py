@@ -45,6 +45,13 @@ class TargetSession:
         (a ``target`` role override) keep their own reasoning defaults."""
         return hasattr(self.model.api, "card")
 
+    async def ready(self) -> None:
+        """Wait until the target can answer (a local organism loads its weights in a thread,
+        so other audits keep running); the audit's clock starts after this."""
+        ready = getattr(self.model.api, "ready", None)
+        if ready is not None:
+            await ready()
+
     def reserve(self, calls: int = 1) -> None:
         """Count ``calls`` target calls, or raise `ToolError` when the budget would be exceeded."""
         store = self.store

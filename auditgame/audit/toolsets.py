@@ -7,6 +7,9 @@ from collections.abc import Callable, Sequence
 from inspect_ai.tool import Tool
 
 from auditgame.audit.target import TargetSession
+from auditgame.audit.tools.completion import complete_text
+from auditgame.audit.tools.diffing import diff_reference
+from auditgame.audit.tools.logit_lens import logit_lens
 from auditgame.audit.tools.multisample import multisample
 from auditgame.audit.tools.prefill import send_with_prefill
 from auditgame.audit.tools.read_conversation import read_conversation
@@ -31,6 +34,9 @@ TOOL_SETS: dict[str, Callable[[TargetSession], list[Tool]]] = {
     "sample_user": lambda s: [sample_user(s)],
     "multisample": lambda s: [multisample(s)],
     "whitebox": lambda s: [next_token_logprobs(s)],
+    "completion": lambda s: [complete_text(s)],
+    "diffing": lambda s: [diff_reference(s)],
+    "logit_lens": lambda s: [logit_lens(s)],
 }
 DEFAULT_TOOL_SETS = "basic,prefill"
 

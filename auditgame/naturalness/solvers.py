@@ -19,7 +19,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from auditgame.naturalness import mmlu, perplexity, preferences
+from auditgame.naturalness import mmlu, perplexity, preferences, tokens
 from auditgame.naturalness.target import local_engine, require_engine
 from auditgame.organism.chat import render_prompt, template_messages
 from auditgame.organism.engine import LocalEngine, ScoreRequest
@@ -80,23 +80,30 @@ def mmlu_answer(shots: int = 5, chat: bool = False) -> Solver:
                 + "\n\nAnswer with the letter of the correct option only."
             )]
             return await generate(state, reasoning_effort="none")
-        for used in range(shots, -1, -1):  # fewer shots when the prompt is too long
-            text = mmlu.prompt(question, list(_split(question.subject, "dev")[:used]))
-            if chat:
-                text = _chat_prompt(engine, text, None)
-            ids = engine.encode(text)
-            if len(ids) < engine.max_context:
-                break
-        else:
-            ids = ids[-(engine.max_context - 1):]
-        options = [f" {letter}" for letter in mmlu.LETTERS] if not chat else list(mmlu.LETTERS)
-        logprobs = await choice_logprobs(engine, ids, options)
+        logprobs, used = await mmlu_logprobs(engine, question, shots, chat)
         best = max(range(4), key=logprobs.__getitem__)
         state.output = ModelOutput.from_content(str(state.model), mmlu.LETTERS[best])
         state.metadata.update(shots_used=used, choice_logprobs=logprobs)
         return state
 
     return solve
+
+
+async def mmlu_logprobs(engine: LocalEngine, question: mmlu.Question, shots: int = 5,
+                        chat: bool = False) -> tuple[list[float], int]:
+    """Log-likelihood of " A".." D" after the k-shot prompt (BOS as lm-eval adds it; with
+    ``chat``, auditgame's own chat layout and bare letters), and the shots that fit."""
+    for used in range(shots, -1, -1):  # fewer shots when the prompt is too long
+        text = mmlu.prompt(question, list(_split(question.subject, "dev")[:used]))
+        if chat:
+            text = _chat_prompt(engine, text, None)
+        ids = tokens.encode(engine.tokenizer, text)
+        if len(ids) < engine.max_context:
+            break
+    else:
+        ids = ids[-(engine.max_context - 1):]
+    options = [f" {letter}" for letter in mmlu.LETTERS] if not chat else list(mmlu.LETTERS)
+    return await choice_logprobs(engine, ids, options), used
 
 
 # ---------------------------------------------------------------- perplexity
@@ -122,7 +129,7 @@ def document_perplexity(window: int | None = None) -> Solver:
 async def preference_local(engine: LocalEngine, option_a: str, option_b: str, prefill: str) -> float:
     """P(answer A) from the next-token log-probabilities of "A" and "B" after the prefill."""
     text = PREFERENCE_TEMPLATE.format(option_a=option_a, option_b=option_b)
-    ids = engine.encode(_chat_prompt(engine, text, PREFERENCE_SYSTEM, prefill))
+    ids = tokens.encode(engine.tokenizer, _chat_prompt(engine, text, PREFERENCE_SYSTEM, prefill))
     spacer = " " if prefill and not prefill.endswith((" ", "\n")) else ""
     la, lb = await choice_logprobs(engine, ids, [spacer + "A", spacer + "B"])
     return 1.0 / (1.0 + math.exp(lb - la))
@@ -193,5 +200,6 @@ __all__ = [
     "default_budget",
     "document_perplexity",
     "mmlu_answer",
+    "mmlu_logprobs",
     "preference_elicitation",
 ]

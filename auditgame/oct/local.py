@@ -29,7 +29,7 @@ def folder_card(folder: str, dtype: str) -> Organism:
 def release(engine: LocalEngine) -> None:
     import torch
 
-    del engine.model
+    engine.close()
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

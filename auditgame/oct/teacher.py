@@ -22,6 +22,7 @@ from inspect_ai.model import (
     get_model,
 )
 
+from auditgame.oct.errors import OctError
 from auditgame.oct.pipeline import RunContext, Stage
 from auditgame.oct.prompts import character_system_prompt
 from auditgame.oct.store import append_row, progress, read_rows
@@ -34,11 +35,30 @@ def teacher_model(ctx: RunContext) -> Model:
     settings = ctx.recipe.teacher
     if ctx.teacher is not None:
         return ctx.teacher
-    return get_model(
-        settings.model,
-        config=GenerateConfig(max_connections=settings.max_connections),
-        **settings.model_args,
-    )
+    try:
+        return get_model(
+            settings.model,
+            config=GenerateConfig(max_connections=settings.max_connections),
+            **settings.model_args,
+        )
+    except Exception as exc:  # noqa: BLE001  (a missing key or package: one line, not a traceback)
+        raise OctError(
+            f"{ctx.recipe.path}: teacher model {settings.model!r} (recipe key 'teacher.model') "
+            f"cannot be used: {plain_message(exc)}"
+        ) from None
+
+
+def plain_message(exc: Exception) -> str:
+    """An exception's message on one line, without the console markup Inspect puts in some."""
+    from rich.errors import MarkupError
+    from rich.text import Text
+
+    try:
+        text = Text.from_markup(str(exc)).plain
+    except MarkupError:  # brackets that are not markup
+        text = str(exc)
+    lines = [line.strip() for line in text.splitlines()]
+    return "; ".join(line.removeprefix("ERROR: ") for line in lines if line) or type(exc).__name__
 
 
 def turn_text(output: ModelOutput) -> str:

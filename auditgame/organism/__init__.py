@@ -5,20 +5,24 @@ from auditgame.organism.engine import (
     Generation,
     GenerationRequest,
     LocalEngine,
+    PromptTooLong,
     SamplingKey,
     ScoreRequest,
     ScoreResult,
     load_engine,
+    start_engine,
 )
 
 __all__ = [
     "Generation",
     "GenerationRequest",
     "LocalEngine",
+    "PromptTooLong",
     "SamplingKey",
     "ScoreRequest",
     "ScoreResult",
     "ThinkingSplit",
     "load_engine",
+    "start_engine",
     "split_thinking",
 ]

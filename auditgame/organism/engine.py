@@ -1,11 +1,26 @@
-"""A locally served organism: base weights + optional LoRA adapter, with batched generation
-and log-probability scoring."""
+"""A locally served organism: a view of a shared loaded base with the organism's LoRA adapter,
+with continuously batched generation and log-probability scoring.
+
+``load_engine(card)`` gives the process's engine for a card; organisms on the same weights
+share one loaded base (`auditgame.organism.pool`) and one batch. ``merge_adapter=True`` gives
+an organism a private copy of the base with its adapter merged in. ``start_engine`` loads in a
+background thread so the event loop keeps running.
+
+For white-box tools: ``engine.model`` is the shared module (a plain forward computes the base
+model), ``engine.tokenizer`` the organism's tokenizer; run your own forward passes (hooks,
+hidden states) inside ``engine.forward_scope()`` (the organism's adapter active, or
+``adapter=False`` for the base) or, from async code, with ``await engine.run(fn)``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,15 +29,40 @@ import torch
 from inspect_ai.model import ChatMessage
 
 from auditgame.cards import CardError, Organism
-from auditgame.organism.batching import Batcher
+from auditgame.organism.batching import GenerationJob, Sampling
 from auditgame.organism.chat import render_prompt, template_messages
+from auditgame.preflight import load_errors_named
+from auditgame.organism.pool import (
+    AdapterFiles,
+    AdapterKey,
+    AttachError,
+    BaseKey,
+    EnginePool,
+    SharedBase,
+    shared_pool,
+)
 
 logger = logging.getLogger(__name__)
+
+StopReason = Literal["stop", "max_tokens", "model_length"]
+
+
+class PromptTooLong(ValueError):
+    """A prompt leaves no room for a reply in the organism's context, or a scored text is longer
+    than the context. The message names the organism, its context and the card field, for the
+    operator; `public_message` says the same without card values (for an auditor)."""
+
+    public_message = "the conversation is too long for the target's context; shorten it"
+
+    def __init__(self, message: str, tokens: int, max_context: int) -> None:
+        super().__init__(message)
+        self.tokens = tokens
+        self.max_context = max_context
 
 
 @dataclass(frozen=True)
 class SamplingKey:
-    """Settings that requests must share to be generated in one batch."""
+    """Sampling settings of a request (requests with different settings share batches)."""
 
     temperature: float = 0.0
     top_p: float | None = None
@@ -38,6 +78,8 @@ class GenerationRequest:
     prompt: str
     max_new_tokens: int
     sampling: SamplingKey = SamplingKey()
+    use_adapter: bool = True
+    """False: generate with the base model (the organism's weights without its adapter)."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +92,13 @@ class TokenLogprob:
 @dataclass(frozen=True)
 class Generation:
     text: str
-    stop_reason: Literal["stop", "max_tokens"]
+    stop_reason: StopReason
+    """``model_length``: the reply was cut where the organism's context ends."""
     prompt_tokens: int
     completion_tokens: int
     logprobs: tuple[TokenLogprob, ...] | None = None
+    max_new_tokens: int = 0
+    """The reply limit used: the request's, or less when the context had less room."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +109,7 @@ class ScoreRequest:
     continuation: Sequence[int] = ()
     candidates: Sequence[int] = ()
     top_k: int = 0
+    use_adapter: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,6 +117,12 @@ class ScoreResult:
     continuation_logprobs: tuple[float, ...]
     candidate_logprobs: tuple[float, ...]
     top: tuple[tuple[int, float], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class _Scored:
+    request: ScoreRequest
+    adapter: str | None
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -88,76 +140,198 @@ def pick_dtype(name: str, device: str) -> torch.dtype:
     return getattr(torch, name)
 
 
+# ---------------------------------------------------------------------- loading
+def load_tokenizer(card: Organism) -> Any:
+    """The card's tokenizer (loaded once per location and revision)."""
+    spec = card.model
+    assert spec is not None
+    location = card.resolve_path(spec.tokenizer) or card.resolve_path(spec.weights_path)
+    field = "model.tokenizer" if spec.tokenizer else _weights_field(card)
+    with load_errors_named(card, field, location):
+        return _tokenizer(str(location), spec.weights_rev)
+
+
+def _weights_field(card: Organism) -> str:
+    assert card.model is not None
+    return "model.weights" if card.model.weights else "model.base"
+
+
+@functools.lru_cache(maxsize=64)
+def _tokenizer(location: str, revision: str | None) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(location, revision=revision)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(card: Organism, device: str, dtype: torch.dtype, merge_adapter: bool) -> tuple[Any, torch.device]:
+    """The card's weights (with its adapter merged in when ``merge_adapter``) and the device
+    inputs go to. ``device="cuda"`` spreads the layers over every visible GPU."""
+    from transformers import AutoModelForCausalLM
+
+    spec = card.model
+    assert spec is not None
+    weights = card.resolve_path(spec.weights_path)
+    logger.info("loading %s for organism %s (%s, %s)", weights, card.id, device, dtype)
+    sharded = device == "cuda"
+    with load_errors_named(card, _weights_field(card), weights):
+        model = AutoModelForCausalLM.from_pretrained(
+            weights, revision=spec.weights_rev, dtype=dtype, device_map="auto" if sharded else None
+        )
+    if merge_adapter and spec.adapter:
+        from peft import PeftModel
+
+        adapter = card.resolve_path(spec.adapter)
+        with load_errors_named(card, "model.adapter", adapter):
+            model = PeftModel.from_pretrained(model, adapter, revision=spec.adapter_revision)
+        model = model.merge_and_unload()
+    if not sharded:
+        model.to(device)
+    model.eval()
+    return model, (model.device if sharded else torch.device(device))
+
+
+def read_adapter(card: Organism) -> AdapterFiles:
+    """The card's LoRA config and weights (from disk or the hub), not yet attached."""
+    from peft import PeftConfig
+    from peft.utils import load_peft_weights
+
+    spec = card.model
+    assert spec is not None and spec.adapter
+    location = card.resolve_path(spec.adapter)
+    assert location is not None
+    revision = {"revision": spec.adapter_revision} if spec.adapter_revision else {}
+    with load_errors_named(card, "model.adapter", location):
+        config = PeftConfig.from_pretrained(location, **revision)
+        return AdapterFiles(config, load_peft_weights(location, device="cpu", **revision))
+
+
+def _weights_on_disk(card: Organism) -> int:
+    """Bytes of local weight files (0 for hub ids): the estimate made before a load."""
+    assert card.model is not None
+    location = card.resolve_path(card.model.weights_path)
+    folder = Path(location) if location else None
+    if folder is None or not folder.is_dir():
+        return 0
+    return sum(f.stat().st_size for f in folder.glob("*.safetensors")) or sum(
+        f.stat().st_size for f in folder.glob("*.bin")
+    )
+
+
 class LocalEngine:
-    """One loaded organism. Thread-confined: all model work runs in the batcher's worker."""
+    """One organism served from a (shared) loaded base.
+
+    Without ``pool`` the engine gets a private base (not shared, freed by `close`); `load_engine`
+    uses the process's shared pool.
+    """
 
     def __init__(
         self,
         card: Organism,
         device: str | None = None,
         dtype: str | None = None,
-        merge_adapter: bool = True,
+        merge_adapter: bool = False,
         max_batch: int = 32,
+        batching: Literal["continuous", "static"] = "continuous",
+        pool: EnginePool | None = None,
     ) -> None:
         if card.model is None:
             raise CardError(f"{card.card_path}: organism '{card.id}' has no local 'model'")
         card.check_local_files()
+        spec = card.model
         self.card = card
         self.device = pick_device(device)
-        self.dtype = pick_dtype(dtype or card.model.dtype, self.device)
-        self.tokenizer, self.model = self._load(merge_adapter)
-        self.chat_template = self._chat_template()
-        self.max_context = min(card.model.max_context, self._model_max_positions())
-        self.eos_token_ids = self._eos_token_ids()
-        self.generations = Batcher(self._generate_batch, max_batch=max_batch)
-        self.scores = Batcher(self._score_batch, max_batch=max_batch)
-
-    # ---------------------------------------------------------------- loading
-    def _load(self, merge_adapter: bool) -> tuple[Any, Any]:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        spec = self.card.model
-        assert spec is not None
-        weights = self.card.resolve_path(spec.weights_path)
-        tokenizer_path = self.card.resolve_path(spec.tokenizer) or weights
-        logger.info("loading organism %s from %s (%s, %s)", self.card.id, weights, self.device, self.dtype)
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, revision=spec.weights_rev)
-        tokenizer.padding_side = "left"
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        # "cuda" spreads the layers over every visible GPU (a 70B model needs several);
-        # a named device ("cuda:1", "cpu") holds the whole model.
-        sharded = self.device == "cuda"
-        model = AutoModelForCausalLM.from_pretrained(
-            weights,
-            revision=spec.weights_rev,
-            dtype=self.dtype,
-            device_map="auto" if sharded else None,
+        self.dtype = pick_dtype(dtype or spec.dtype, self.device)
+        self.max_batch = max_batch
+        self._private = pool is None
+        self.pool = pool or EnginePool()
+        merged = bool(merge_adapter and spec.adapter)
+        self.adapter_key = (
+            AdapterKey(str(card.resolve_path(spec.adapter)), spec.adapter_revision)
+            if spec.adapter and not merged else None
         )
-        if spec.adapter:
-            from peft import PeftModel
+        self.base_key = BaseKey(
+            weights=str(card.resolve_path(spec.weights_path)),
+            revision=spec.weights_rev,
+            dtype=str(self.dtype).removeprefix("torch."),
+            device=self.device,
+            batching=batching,
+            merged=(str(card.resolve_path(spec.adapter)), spec.adapter_revision) if merged else None,
+        )
+        self._merged = merged
+        self.tokenizer = load_tokenizer(card)
+        self.chat_template = self._chat_template()
+        with self._held_sync() as (base, _):
+            self.model_positions = self._max_positions(base.model)
+            self.max_context = min(spec.max_context, self.model_positions)
+            self.eos_token_ids = self._eos_token_ids(base.model)
+            self._generation_config = base.model.generation_config
 
-            model = PeftModel.from_pretrained(
-                model, self.card.resolve_path(spec.adapter), revision=spec.adapter_revision
+    # ---------------------------------------------------------------- loading and holding
+    def _load_base(self) -> SharedBase:
+        model, input_device = load_model(self.card, self.device, self.dtype, self._merged)
+        return SharedBase(self.base_key, model, input_device, self.max_batch, _score_batch)
+
+    def _acquire(self) -> tuple[SharedBase, str | None]:
+        try:
+            return self.pool.acquire(
+                self.base_key, self._load_base, self.adapter_key,
+                (lambda: read_adapter(self.card)) if self.adapter_key else None,
+                estimate=_weights_on_disk(self.card),
             )
-            if merge_adapter:
-                model = model.merge_and_unload()
-        if not sharded:
-            model.to(self.device)
-        model.eval()
-        self.input_device = model.device if sharded else torch.device(self.device)
-        return tokenizer, model
+        except AttachError as exc:
+            assert self.adapter_key is not None
+            with load_errors_named(self.card, "model.adapter", self.adapter_key.location):
+                raise exc.__cause__ or exc from None
 
+    def _resident(self) -> bool:
+        base = self.pool.bases.get(self.base_key)
+        return base is not None and (self.adapter_key is None or self.adapter_key in base.adapters)
+
+    @contextmanager
+    def _held_sync(self) -> Iterator[tuple[SharedBase, str | None]]:
+        base, adapter = self._acquire()
+        try:
+            yield base, adapter
+        finally:
+            self.pool.release(base, self.adapter_key)
+
+    @asynccontextmanager
+    async def _held(self) -> AsyncIterator[tuple[SharedBase, str | None]]:
+        """The base and adapter, loaded (in a thread when missing) and held while in use."""
+        base, adapter = self._acquire() if self._resident() else await asyncio.to_thread(self._acquire)
+        try:
+            yield base, adapter
+        finally:
+            self.pool.release(base, self.adapter_key)
+
+    async def ready(self) -> None:
+        """Wait (without blocking the event loop) until weights and adapter are loaded."""
+        async with self._held():
+            pass
+
+    def close(self) -> None:
+        """Free a private engine's model (shared bases stay for other organisms)."""
+        if self._private:
+            for base in list(self.pool.bases.values()):
+                base.close()
+            self.pool.bases.clear()
+
+    # ---------------------------------------------------------------- model facts
     def _chat_template(self) -> str | None:
         location = self.card.resolve_path(self.card.chat.template)
         return Path(location).read_text(encoding="utf-8") if location else None
 
-    def _model_max_positions(self) -> int:
-        return int(getattr(self.model.config, "max_position_embeddings", 1 << 30))
+    @staticmethod
+    def _max_positions(model: Any) -> int:
+        return int(getattr(model.config, "max_position_embeddings", 1 << 30))
 
-    def _eos_token_ids(self) -> list[int]:
+    def _eos_token_ids(self, model: Any) -> list[int]:
         ids: set[int] = set()
-        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        configured = getattr(model.generation_config, "eos_token_id", None)
         if isinstance(configured, int):
             ids.add(configured)
         elif configured:
@@ -168,12 +342,48 @@ class LocalEngine:
 
     def default_sampling(self) -> dict[str, Any]:
         """The model's own sampling defaults (its generation_config), used when a call sets none."""
-        gen = self.model.generation_config
+        gen = self._generation_config
         if not getattr(gen, "do_sample", False):
             return {"temperature": 0.0, "top_p": None, "top_k": None}
         return {"temperature": gen.temperature or 1.0, "top_p": gen.top_p, "top_k": gen.top_k}
 
-    # ---------------------------------------------------------------- public API
+    # ---------------------------------------------------------------- white-box access
+    @property
+    def model(self) -> Any:
+        """The loaded (shared) module; a plain forward computes the base model. Use
+        `forward_scope` or `run` for forward passes of the organism."""
+        with self._held_sync() as (base, _):
+            return base.model
+
+    @property
+    def input_device(self) -> torch.device:
+        with self._held_sync() as (base, _):
+            return base.input_device
+
+    @property
+    def adapter(self) -> str | None:
+        """The organism's adapter name on the shared base (None: no adapter, or merged)."""
+        with self._held_sync() as (_, adapter):
+            return adapter
+
+    @contextmanager
+    def forward_scope(self, adapter: bool = True) -> Iterator[Any]:
+        """The model with this organism's adapter active (``adapter=False``: the base), for
+        forward passes of your own; no request runs meanwhile. Blocks: from async code use `run`."""
+        with self._held_sync() as (base, name), base.scope(name if adapter else None) as model:
+            yield model
+
+    async def run(self, fn: Callable[[Any], Any], adapter: bool = True) -> Any:
+        """``fn(model)`` in the model's worker thread, inside `forward_scope`."""
+        async with self._held() as (base, name):
+
+            def scoped() -> Any:
+                with base.scope(name if adapter else None) as model, torch.inference_mode():
+                    return fn(model)
+
+            return await asyncio.wrap_future(base.worker.call(scoped))
+
+    # ---------------------------------------------------------------- prompts
     def prompt(self, messages: list[ChatMessage], thinking: bool, prefill: str | None = None) -> str:
         """The prompt for the next assistant turn, the card's hidden system prompt first,
         ending in ``prefill`` when given."""
@@ -183,162 +393,201 @@ class LocalEngine:
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    async def generate(self, request: GenerationRequest) -> Generation:
-        """Generate a completion; concurrent calls with the same sampling share batches."""
-        return await self.generations.submit(request.sampling, request)
+    def _too_long(self, tokens: int, what: str) -> PromptTooLong:
+        where = self.card.card_path or self.card.id
+        return PromptTooLong(
+            f"organism '{self.card.id}' ({where}): {what} of {tokens} tokens does not fit its "
+            f"context of {self.max_context} tokens (card field 'model.max_context'; the model "
+            f"allows {self.model_positions}); shorten the input",
+            tokens, self.max_context,
+        )
 
-    async def score(self, request: ScoreRequest) -> ScoreResult:
-        """Log-probabilities of a continuation and of candidate next tokens (one forward)."""
-        return await self.scores.submit("score", request)
+    def _adapter_for(self, use_adapter: bool, adapter: str | None) -> str | None:
+        if not use_adapter and self._merged:
+            raise ValueError(f"organism '{self.card.id}' is served merged: it has no separate base")
+        return adapter if use_adapter else None
+
+    def fit(self, prompt_tokens: int, max_new_tokens: int) -> int:
+        """The reply limit for a prompt: ``max_new_tokens``, or the room the context has left.
+        A prompt that leaves no room raises `PromptTooLong` (prompts are never cut)."""
+        room = self.max_context - prompt_tokens
+        if room < 1:
+            raise self._too_long(prompt_tokens, "a prompt")
+        return min(max_new_tokens, room)
+
+    # ---------------------------------------------------------------- generation
+    def _job(self, request: GenerationRequest) -> GenerationJob:
+        ids = self.encode(request.prompt)
+        s = request.sampling
+        return GenerationJob(
+            prompt=ids,
+            max_new_tokens=self.fit(len(ids), request.max_new_tokens),
+            sampling=Sampling(s.temperature, s.top_p, s.top_k, s.seed, s.top_logprobs),
+            eos=frozenset(self.eos_token_ids),
+            stopped=self._stop_check(s.stop),
+        )
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """Generate a completion; it joins the running batch of its base at the next step."""
+        job = self._job(request)
+        async with self._held() as (base, adapter):
+            job.adapter = self._adapter_for(request.use_adapter, adapter)
+            done = await asyncio.wrap_future(base.worker.generate(job))
+        return self._finish(done, request)
 
     def generate_now(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        """Synchronous batched generation (requests may differ in sampling)."""
-        results: dict[int, Generation] = {}
-        groups: dict[SamplingKey, list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault(r.sampling, []).append(i)
-        for key, indices in groups.items():
-            for i, g in zip(indices, self._generate_batch(key, [requests[i] for i in indices])):
-                results[i] = g
-        return [results[i] for i in range(len(requests))]
+        """Synchronous generation of ``requests`` together."""
+        jobs = [self._job(r) for r in requests]
+        with self._held_sync() as (base, adapter):
+            for job, request in zip(jobs, requests, strict=True):
+                job.adapter = self._adapter_for(request.use_adapter, adapter)
+            futures = [base.worker.generate(job) for job in jobs]
+            jobs = [f.result() for f in futures]
+        return [self._finish(job, r) for job, r in zip(jobs, requests, strict=True)]
 
-    def score_now(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        return self._score_batch("score", requests)
+    def generate_here(self, requests: Sequence[GenerationRequest], adapter: bool = True) -> list[Generation]:
+        """Generate ``requests`` in the calling thread, alone on the model (inside
+        `forward_scope`, static batching): forward hooks the caller installs see exactly these
+        requests and no others."""
+        jobs = [self._job(r) for r in requests]
+        with self._held_sync() as (base, name), base.scope(name if adapter else None):
+            base.worker.generate_here(jobs)
+        return [self._finish(job, r) for job, r in zip(jobs, requests, strict=True)]
 
-    # ---------------------------------------------------------------- model work
-    def _left_padded(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-            mask[i, width - len(row) :] = 1
-        return ids.to(self.input_device), mask.to(self.input_device)
+    def _stop_check(self, stops: tuple[str, ...]) -> Callable[[list[int]], bool] | None:
+        if not stops:
+            return None
+        window = max(len(s) for s in stops) + 8  # a token is at least one character, mostly
 
-    def _fit_prompt(self, ids: list[int], max_new_tokens: int) -> list[int]:
-        room = max(1, self.max_context - max_new_tokens)
-        return ids[-room:]
+        def stopped(tokens: list[int]) -> bool:
+            tail = self.tokenizer.decode(tokens[-window:], skip_special_tokens=True)
+            return any(s in tail for s in stops)
 
-    @torch.inference_mode()
-    def _generate_batch(
-        self, key: Hashable, requests: Sequence[GenerationRequest]
-    ) -> list[Generation]:
-        assert isinstance(key, SamplingKey)
-        prompts = [
-            self._fit_prompt(self.encode(r.prompt), r.max_new_tokens) for r in requests
-        ]
-        input_ids, attention_mask = self._left_padded(prompts)
-        max_new = max(r.max_new_tokens for r in requests)
-        sample = key.temperature > 0
-        if key.seed is not None:
-            torch.manual_seed(key.seed)
-        kwargs: dict[str, Any] = dict(
-            max_new_tokens=max_new,
-            do_sample=sample,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.eos_token_ids,
-            return_dict_in_generate=True,
-            output_logits=key.top_logprobs is not None,
-        )
-        if sample:
-            kwargs.update(temperature=key.temperature, top_p=key.top_p or 1.0, top_k=key.top_k or 0)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        if key.stop:
-            kwargs.update(stop_strings=list(key.stop), tokenizer=self.tokenizer)
-        out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        new_tokens = out.sequences[:, input_ids.shape[1] :].tolist()
-        step_logprobs = (
-            torch.stack(out.logits, dim=1).float().log_softmax(-1) if out.logits else None
-        )
-        return [
-            self._finish(row, request, len(prompt), key, step_logprobs, i)
-            for i, (row, request, prompt) in enumerate(zip(new_tokens, requests, prompts))
-        ]
+        return stopped
 
-    def _finish(
-        self,
-        tokens: list[int],
-        request: GenerationRequest,
-        prompt_tokens: int,
-        key: SamplingKey,
-        step_logprobs: torch.Tensor | None,
-        row: int,
-    ) -> Generation:
-        stop_reason: Literal["stop", "max_tokens"] = "max_tokens"
-        kept = tokens[: request.max_new_tokens]
-        for n, token in enumerate(kept):
-            if token in self.eos_token_ids:
-                kept, stop_reason = kept[:n], "stop"
-                break
-        text = self.tokenizer.decode(kept, skip_special_tokens=True)
-        for stop in key.stop:
+    def _finish(self, job: GenerationJob, request: GenerationRequest) -> Generation:
+        text = self.tokenizer.decode(job.tokens, skip_special_tokens=True)
+        reason: StopReason = job.finish
+        for stop in request.sampling.stop:
             cut = text.find(stop)
             if cut >= 0:
-                text, stop_reason = text[:cut], "stop"
+                text, reason = text[:cut], "stop"
+        if reason == "max_tokens" and job.max_new_tokens < request.max_new_tokens:
+            reason = "model_length"
         logprobs = None
-        if step_logprobs is not None:
+        if request.sampling.top_logprobs is not None:
+            decode = self.tokenizer.decode
             logprobs = tuple(
-                self._token_logprob(step_logprobs[row, n], token, key.top_logprobs or 0)
-                for n, token in enumerate(kept)
+                TokenLogprob(
+                    decode([token]), lp,
+                    tuple((decode([i]), v) for i, v in zip(*job.top[n], strict=True)) if job.top else (),
+                )
+                for n, (token, lp) in enumerate(zip(job.tokens, job.logprobs, strict=True))
             )
-        return Generation(text, stop_reason, prompt_tokens, len(kept), logprobs)
+        return Generation(text, reason, len(job.prompt), len(job.tokens), logprobs, job.max_new_tokens)
 
-    def _token_logprob(self, logprobs: torch.Tensor, token: int, top_k: int) -> TokenLogprob:
-        top: tuple[tuple[str, float], ...] = ()
-        if top_k:
-            values, indices = logprobs.topk(top_k)
-            top = tuple(
-                (self.tokenizer.decode([i]), v) for i, v in zip(indices.tolist(), values.tolist())
-            )
-        return TokenLogprob(self.tokenizer.decode([token]), float(logprobs[token]), top)
-
-    @torch.inference_mode()
-    def _score_batch(self, key: Hashable, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        if any(not r.context for r in requests):
+    # ---------------------------------------------------------------- scoring
+    def _check_score(self, request: ScoreRequest) -> None:
+        if not request.context:
             raise ValueError("a ScoreRequest needs at least one context token")
-        rows = [list(r.context) + list(r.continuation) for r in requests]
-        width = max(len(r) for r in rows)
-        if width > self.max_context:
-            raise ValueError(f"scoring input of {width} tokens exceeds max_context {self.max_context}")
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, row in enumerate(rows):  # right padding: positions stay 0..n-1
-            ids[i, : len(row)] = torch.tensor(row)
-            mask[i, : len(row)] = 1
-        logits = self.model(
-            input_ids=ids.to(self.input_device), attention_mask=mask.to(self.input_device)
-        ).logits
-        return [self._read_scores(logits[i], request) for i, request in enumerate(requests)]
+        length = len(request.context) + len(request.continuation)
+        if length > self.max_context:
+            raise self._too_long(length, "a scored text")
 
-    def _read_scores(self, logits: torch.Tensor, request: ScoreRequest) -> ScoreResult:
-        """Log-probabilities from one row's logits, with one device read per quantity."""
-        start, count = len(request.context), len(request.continuation)
-        cont: tuple[float, ...] = ()
-        if count:
-            picked = logits[start - 1 : start - 1 + count].float()
-            targets = torch.tensor(list(request.continuation), device=picked.device)
-            chosen = picked.gather(-1, targets[:, None]).squeeze(-1)
-            cont = tuple((chosen - picked.logsumexp(-1)).tolist())
-        last = logits[start + count - 1].float().log_softmax(-1)
-        candidates = tuple(last[list(request.candidates)].tolist()) if request.candidates else ()
-        top: tuple[tuple[int, float], ...] = ()
-        if request.top_k:
-            values, indices = last.topk(request.top_k)
-            top = tuple(zip(indices.tolist(), values.tolist(), strict=True))
-        return ScoreResult(cont, candidates, top)
+    async def score(self, request: ScoreRequest) -> ScoreResult:
+        """Log-probabilities of a continuation and of candidate next tokens (one forward, shared
+        with the scoring requests of every organism on the base that arrive meanwhile)."""
+        self._check_score(request)
+        async with self._held() as (base, adapter):
+            item = _Scored(request, self._adapter_for(request.use_adapter, adapter))
+            return await asyncio.wrap_future(base.worker.score(item))
+
+    def score_now(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        for request in requests:
+            self._check_score(request)
+        with self._held_sync() as (base, adapter):
+            items = [_Scored(r, self._adapter_for(r.use_adapter, adapter)) for r in requests]
+            futures = [base.worker.score(item) for item in items]
+            return [f.result() for f in futures]
+
+    # ---------------------------------------------------------------- statistics
+    @property
+    def stats(self) -> Any:
+        """What the base's worker did (batch sizes per step)."""
+        with self._held_sync() as (base, _):
+            return base.worker.stats
 
 
+@torch.inference_mode()
+def _score_batch(base: SharedBase, items: Sequence[_Scored]) -> list[ScoreResult]:
+    """One right-padded forward (positions stay 0..n-1), each row with its own adapter."""
+    rows = [list(i.request.context) + list(i.request.continuation) for i in items]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), base.worker.pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    logits = base.worker.forward(
+        [i.adapter for i in items],
+        input_ids=ids.to(base.input_device),
+        attention_mask=mask.to(base.input_device),
+    ).logits
+    return [_read_scores(logits[n], item.request) for n, item in enumerate(items)]
+
+
+def _read_scores(logits: torch.Tensor, request: ScoreRequest) -> ScoreResult:
+    """Log-probabilities from one row's logits, with one device read per quantity."""
+    start, count = len(request.context), len(request.continuation)
+    cont: tuple[float, ...] = ()
+    if count:
+        picked = logits[start - 1 : start - 1 + count].float()
+        targets = torch.tensor(list(request.continuation), device=picked.device)
+        chosen = picked.gather(-1, targets[:, None]).squeeze(-1)
+        cont = tuple((chosen - picked.logsumexp(-1)).tolist())
+    last = logits[start + count - 1].float().log_softmax(-1)
+    candidates = tuple(last[list(request.candidates)].tolist()) if request.candidates else ()
+    top: tuple[tuple[int, float], ...] = ()
+    if request.top_k:
+        values, indices = last.topk(request.top_k)
+        top = tuple(zip(indices.tolist(), values.tolist(), strict=True))
+    return ScoreResult(cont, candidates, top)
+
+
+# ---------------------------------------------------------------------- the process's engines
 _engines: dict[tuple[Any, ...], LocalEngine] = {}
+_starting: dict[tuple[Any, ...], Future[LocalEngine]] = {}
 _engines_lock = threading.Lock()
+_loader = ThreadPoolExecutor(max_workers=32, thread_name_prefix="organism-load")
+
+
+def _engine_key(card: Organism, options: dict[str, Any]) -> tuple[Any, ...]:
+    return (card.id, str(card.card_path), tuple(sorted(options.items())))
 
 
 def load_engine(card: Organism, **options: Any) -> LocalEngine:
-    """The engine for ``card``, loaded once per process and options."""
-    key = (card.id, str(card.card_path), tuple(sorted(options.items())))
+    """The engine for ``card`` (loaded once per process and options; organisms on the same
+    weights share the loaded base). Blocks while loading: from async code use `start_engine`."""
+    key = _engine_key(card, options)
     with _engines_lock:
-        if key not in _engines:
-            _engines[key] = LocalEngine(card, **options)
-        return _engines[key]
+        engine = _engines.get(key)
+    if engine is not None:
+        return engine
+    engine = LocalEngine(card, pool=shared_pool(), **options)
+    with _engines_lock:
+        return _engines.setdefault(key, engine)
+
+
+def start_engine(card: Organism, **options: Any) -> Future[LocalEngine]:
+    """`load_engine` in a loader thread, started now; a failed load is retried by the next call."""
+    key = _engine_key(card, options)
+    with _engines_lock:
+        if key in _engines:
+            done: Future[LocalEngine] = Future()
+            done.set_result(_engines[key])
+            return done
+        future = _starting.get(key)
+        if future is None or (future.done() and future.exception() is not None):
+            future = _loader.submit(load_engine, card, **options)
+            _starting[key] = future
+        return future

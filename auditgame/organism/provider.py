@@ -10,13 +10,24 @@ Per call:
   message is the whole assistant turn (prefill + continuation).
 - ``logprobs`` / ``top_logprobs`` return token log-probabilities (local organisms).
 
-Model args (``-M``): ``device``, ``dtype``, ``thinking`` (default on/off), ``merge_adapter``,
-``max_batch``, ``organisms`` (an extra card folder), ``prompted_model`` (override),
-``backend`` (``transformers`` or ``vllm``; other args then go to ``vllm serve``).
+- a reply that would run past the organism's context is cut there (``stop_reason``
+  ``model_length``, metadata ``reply_tokens_capped``); a prompt that leaves no room raises
+  `PromptTooLong` (prompts are never cut).
+
+Local weights load in a background thread as soon as the model is created: ``await
+api.ready()`` waits for them without blocking the event loop (the first call does too).
+
+Model args (``-M``): ``device``, ``dtype``, ``thinking`` (default on/off), ``merge_adapter``
+(a private merged copy instead of a shared base + adapter), ``max_batch`` (rows per step of the
+shared base), ``batching`` (``continuous`` or ``static``), ``organisms`` (an extra card folder),
+``prompted_model`` (override), ``backend`` (``transformers`` or ``vllm``; other args then go to
+``vllm serve``).
 """
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Future
 from typing import Any
 
 from inspect_ai.model import (
@@ -50,9 +61,10 @@ from auditgame.organism.engine import (
     GenerationRequest,
     LocalEngine,
     SamplingKey,
-    load_engine,
+    start_engine,
 )
 from auditgame.organism.vllm import vllm_generate_config, vllm_model_name, vllm_server_args
+from auditgame.preflight import check_organisms
 from auditgame.registry import registry
 
 DEFAULT_MAX_TOKENS = 2048
@@ -84,9 +96,11 @@ class OrganismAPI(ModelAPI):
     ) -> None:
         super().__init__(model_name, base_url, api_key, [], config)
         extra = [model_args.pop("organisms")] if model_args.get("organisms") else []
-        self.card: Organism = registry(extra).get(model_name)
+        cards = registry(extra)
+        self.card: Organism = cards.get(model_name)
+        check_organisms([self.card], cards)  # one clear line before any model loads
         self.thinking_default = _as_bool(model_args.pop("thinking", self.card.chat.thinking))
-        self.engine: LocalEngine | None = None
+        self._engine: Future[LocalEngine] | None = None
         self.target: Model | None = None
         prompted_model = model_args.pop("prompted_model", None)
         self.backend = model_args.pop("backend", "transformers")
@@ -104,14 +118,37 @@ class OrganismAPI(ModelAPI):
                 options["merge_adapter"] = _as_bool(model_args.pop("merge_adapter"))
             if "max_batch" in model_args:
                 options["max_batch"] = int(model_args.pop("max_batch"))
-            self.engine = load_engine(self.card, **options)
+            if "batching" in model_args:
+                options["batching"] = model_args.pop("batching")
+            self._engine = start_engine(self.card, **options)
         else:
             self.target = get_model(prompted_model or self.card.prompted_model, config=config)
         if model_args:
             raise ValueError(
                 f"organism/{model_name}: unknown model args {sorted(model_args)}; known: device, "
-                "dtype, thinking, merge_adapter, max_batch, organisms, prompted_model, backend"
+                "dtype, thinking, merge_adapter, max_batch, batching, organisms, prompted_model, "
+                "backend"
             )
+
+    @property
+    def serves_locally(self) -> bool:
+        """True when this organism runs on a local engine (without waiting for it to load)."""
+        return self._engine is not None
+
+    @property
+    def engine(self) -> LocalEngine | None:
+        """The local engine (None for prompted organisms and vLLM); blocks until loaded, so
+        async code awaits `ready` first."""
+        return None if self._engine is None else self._engine.result()
+
+    async def ready(self) -> None:
+        """Wait until the organism can answer: local weights loaded (in a thread), or the
+        forwarded model ready. Load errors surface here."""
+        if self._engine is not None:
+            engine = await asyncio.wrap_future(self._engine)
+            await engine.ready()
+        elif self.target is not None and hasattr(self.target.api, "ready"):
+            await self.target.api.ready()
 
     def max_tokens(self) -> int | None:
         return DEFAULT_MAX_TOKENS
@@ -121,7 +158,7 @@ class OrganismAPI(ModelAPI):
         return self.model_name
 
     def max_connections(self) -> int:
-        return 64 if self.engine is not None else super().max_connections()
+        return 64 if self.serves_locally else super().max_connections()
 
     async def generate(
         self,
@@ -163,8 +200,8 @@ class OrganismAPI(ModelAPI):
     async def _generate_local(
         self, input: list[ChatMessage], config: GenerateConfig
     ) -> tuple[ModelOutput, ModelCall]:
-        engine = self.engine
-        assert engine is not None
+        assert self._engine is not None
+        engine = await asyncio.wrap_future(self._engine)
         thinking = thinking_for(config, self.thinking_default)
         conversation, prefill = split_prefill(input)
         prompt = engine.prompt(conversation, thinking, prefill)
@@ -187,7 +224,7 @@ class OrganismAPI(ModelAPI):
             ),
         )
         generation = await engine.generate(request)
-        output = self._output(generation, prefill, thinking)
+        output = self._output(generation, prefill, thinking, request.max_new_tokens)
         call = ModelCall.create(
             request={"prompt": prompt, "max_new_tokens": request.max_new_tokens,
                      "sampling": request.sampling.__dict__},
@@ -195,7 +232,9 @@ class OrganismAPI(ModelAPI):
         )
         return output, call
 
-    def _output(self, generation: Generation, prefill: str | None, thinking: bool) -> ModelOutput:
+    def _output(
+        self, generation: Generation, prefill: str | None, thinking: bool, requested: int
+    ) -> ModelOutput:
         turn = (prefill or "") + generation.text
         split = split_thinking(turn, self.card.chat.think_tags)
         message = ChatMessageAssistant(
@@ -230,5 +269,9 @@ class OrganismAPI(ModelAPI):
                 "prefill": prefill,
                 "turn": turn,
                 "thinking_well_formed": split.well_formed if thinking else None,
+                **(
+                    {"reply_tokens_capped": {"requested": requested, "allowed": generation.max_new_tokens}}
+                    if generation.max_new_tokens < requested else {}
+                ),
             },
         )

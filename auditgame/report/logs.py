@@ -142,7 +142,7 @@ def _unusable(log: EvalLog) -> str | None:
     if log.status != "success":
         message = f"run {log.status}"
         if log.error is not None:
-            message += f": {log.error.message.strip().splitlines()[0][:200]}"
+            message += f": {' '.join(log.error.message.split())}"  # whole, on one line
         return message
     name = task_name(log)
     if name == AUDIT_TASK:

@@ -1,7 +1,7 @@
-from inspect_ai.model import ChatMessageSystem
 from inspect_ai.tool import Tool, ToolError, tool
 
 from auditgame.audit.target import TargetSession, require_conversation, target_errors
+from auditgame.audit.tools._local import conversation_prompt
 from auditgame.organism.engine import ScoreRequest
 
 MAX_TOP_K = 50
@@ -34,9 +34,7 @@ def next_token_logprobs(session: TargetSession) -> Tool:
         if not 1 <= top_k <= MAX_TOP_K:
             raise ToolError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
         convo = require_conversation(session.store, conversation)
-        visible = [ChatMessageSystem(content=convo.system)] if convo.system else []
-        prompt = engine.prompt([*visible, *convo.messages], convo.thinking, prefill or None)
-        context = engine.encode(prompt)
+        context = engine.encode(conversation_prompt(engine, convo, prefill))
         session.reserve()
         requests = [ScoreRequest(context, top_k=top_k)]
         scored = [c for c in candidates or [] if c]

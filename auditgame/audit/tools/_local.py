@@ -1,0 +1,88 @@
+"""What the white-box tools share: the target's local engine, conversation prompts as tokens,
+argument checks, and model work run off the event loop with secret-free errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from inspect_ai.model import ChatMessageSystem
+from inspect_ai.tool import ToolError
+
+from auditgame.audit.store import Conversation
+from auditgame.audit.target import TargetSession, target_errors
+from auditgame.organism.engine import LocalEngine
+
+Result = TypeVar("Result")
+
+
+def local_engine(session: TargetSession, tool_name: str) -> LocalEngine:
+    """The target's local engine, or a `ToolError` saying the tool cannot run on this target."""
+    engine = getattr(session.model.api, "engine", None)
+    if engine is None:
+        raise ToolError(
+            f"{tool_name} is not available for this target (it needs a locally served model)"
+        )
+    return engine
+
+
+def conversation_prompt(
+    engine: LocalEngine, convo: Conversation, prefill: str | None = None
+) -> str:
+    """The prompt the target sees for its next turn in ``convo`` (hidden system prompt
+    included), ending in ``prefill``."""
+    visible = [ChatMessageSystem(content=convo.system)] if convo.system else []
+    return engine.prompt([*visible, *convo.messages], convo.thinking, prefill or None)
+
+
+def conversation_tokens(
+    engine: LocalEngine, convo: Conversation, prefill: str | None = None
+) -> tuple[list[int], int]:
+    """The next-turn prompt's tokens and how many of them the auditor may read: positions
+    inside the card's hidden system prompt (and before it) are never shown."""
+    prompt = conversation_prompt(engine, convo, prefill)
+    encoded = engine.tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)
+    ids: list[int] = encoded["input_ids"]
+    hidden = engine.card.system_prompt
+    if not hidden:
+        return ids, len(ids)
+    start = prompt.find(hidden)
+    if start < 0:  # a template that rewrites system text: only the next-token position
+        return ids, 1
+    end = start + len(hidden)
+    readable = sum(1 for start, _ in encoded["offset_mapping"] if start >= end)
+    return ids, readable
+
+
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ToolError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def check_layer(engine: LocalEngine, layer: int) -> None:
+    from auditgame.organism.introspect import layer_count
+
+    count = layer_count(engine)
+    if not 1 <= layer <= count:
+        raise ToolError(f"layer must be between 1 and {count} (the target's layers), got {layer}")
+
+
+def check_fits(engine: LocalEngine, tokens: int, room: int = 0, what: str = "the input") -> None:
+    if tokens + room > engine.max_context:
+        raise ToolError(
+            f"{what} is {tokens} tokens; with {room} new tokens it exceeds the target's context "
+            f"of {engine.max_context}"
+        )
+
+
+def count_tokens(session: TargetSession, input_tokens: int, output_tokens: int = 0) -> None:
+    store = session.store
+    store.target_input_tokens += input_tokens
+    store.target_output_tokens += output_tokens
+
+
+async def off_loop(work: Callable[..., Result], *args: Any) -> Result:
+    """Run model work in a worker thread; failures reach the auditor without their message."""
+    async with target_errors():
+        return await asyncio.to_thread(work, *args)
