@@ -10,3 +10,10 @@ def organism() -> type:
     from auditgame.organism.provider import OrganismAPI
 
     return OrganismAPI
+
+
+@modelapi(name="auditgame")
+def auditgame() -> type:
+    from auditgame.zoo.teacher import teacher_api
+
+    return teacher_api()
