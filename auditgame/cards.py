@@ -42,6 +42,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SparseAutoencoder(_Strict):
+    """A sparse autoencoder on the organism's residual stream, loaded with sae-lens."""
+
+    release: str
+    """A sae-lens release name (with ``sae_id``) or a folder saved by sae-lens (``cfg.json`` and
+    ``sae_weights.safetensors``), relative to the card."""
+    sae_id: str | None = None
+    layer: int | None = Field(default=None, gt=0)
+    """Decoder layer (1-based) whose output the SAE reads; default: from its hook name
+    (``blocks.N.hook_resid_post`` is layer N+1)."""
+    labels: str | None = None
+    """A JSON file (relative to the card) mapping feature index to a description."""
+
+
 class LocalModel(_Strict):
     """Weights served locally with transformers (+ peft)."""
 
@@ -62,6 +76,12 @@ class LocalModel(_Strict):
     """Longest prompt + completion in tokens; longer prompts are cut from the left."""
     tokenizer: str | None = None
     """Tokenizer location when it differs from the weights."""
+    quantization: Literal["fp8", "awq", "gptq", "bitsandbytes", "compressed-tensors"] | None = None
+    """vLLM backend: ``fp8`` and ``bitsandbytes`` quantise the weights as they load (half and a
+    quarter of bf16); ``awq``, ``gptq`` and ``compressed-tensors`` name how checkpoints quantised
+    on disk are stored. The transformers backend loads weights as they are."""
+    sae: SparseAutoencoder | None = None
+    """An SAE for the ``sae`` audit tool set (optional)."""
 
     @property
     def weights_path(self) -> str:

@@ -372,15 +372,19 @@ def with_baselines(cards: Sequence[Organism], registry: Registry) -> list[Organi
 
 
 def check_targets(cards: Sequence[Organism], baselines: bool = False) -> None:
-    """`check_organisms` for a task's targets (and their baselines when it serves them),
-    skipped when a ``target`` model role replaces them (they are then never loaded)."""
+    """`check_organisms` for a task's targets (and their baselines when it serves them), then
+    registers them as the run's organisms (a vLLM server is sized for all on its base). Skipped
+    when a ``target`` model role replaces them (they are then never loaded)."""
     from inspect_ai.model._model import model_roles
 
+    from auditgame.organism.vllm import plan
     from auditgame.registry import registry
 
     if "target" not in model_roles():
         current = registry()
-        check_organisms(with_baselines(cards, current) if baselines else cards, current)
+        targets = with_baselines(cards, current) if baselines else list(cards)
+        check_organisms(targets, current)
+        plan(targets)
 
 
 @contextmanager

@@ -150,8 +150,11 @@ def _random_adapter(model: Any, target_modules: list[str], out: Path) -> None:
     lora.save_pretrained(out)
 
 
-def build_tiny(root: str | Path, seed: int = 0, vocab_size: int = 4096) -> TinyOrganisms:
-    """Write the tiny base models, adapters, corpus and cards under ``root``."""
+def build_tiny(
+    root: str | Path, seed: int = 0, vocab_size: int = 4096, **model_config: Any
+) -> TinyOrganisms:
+    """Write the tiny base models, adapters, corpus and cards under ``root``; ``model_config``
+    overrides fields of the Qwen3 base's ``Qwen3Config`` (e.g. ``head_dim=64`` for GPU kernels)."""
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
@@ -178,6 +181,8 @@ def build_tiny(root: str | Path, seed: int = 0, vocab_size: int = 4096) -> TinyO
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tokenizer.pad_token_id,
     )
+    for key, value in model_config.items():
+        setattr(config, key, value)
     model = Qwen3ForCausalLM(config)
     model.generation_config = qwen3_generation_config(tokenizer)
     model.save_pretrained(paths.base)

@@ -8,22 +8,26 @@ from auditgame.scoring.statistics import statistics_metric
 
 
 @scorer(metrics=[statistics_metric("preferences", preferences.STATISTICS)])
-def preference_coherence(holdout: float = 0.05, bootstrap: int = 50):
-    """Fit utilities to the stored comparisons and report their coherence."""
+def preference_coherence(holdout: float = 0.05, bootstrap: int = 50, model: str = "thurstonian"):
+    """Fit utilities (``model``: per-outcome variances, or ``case_v``) to the stored
+    comparisons and report their coherence."""
 
     async def score(state: TaskState, target: Target) -> Score:
         outcomes = state.metadata["outcomes"]
         comparisons = [preferences.Comparison(a, b, p) for a, b, p in state.store.get("comparisons", [])]
         if not comparisons:
             return Score(value={}, explanation="no usable preference answers")
-        report = preferences.coherence(comparisons, len(outcomes), holdout, bootstrap=bootstrap)
+        report = preferences.coherence(comparisons, len(outcomes), holdout, bootstrap=bootstrap,
+                                       model=model)
         return Score(
             value=report.score_row(),
             explanation=f"{report.comparisons} comparisons over {report.pairs} pairs",
             metadata={
                 "decisiveness_se": report.decisiveness_se,
                 "log_likelihood": report.log_likelihood,
+                "model": report.model,
                 "utilities": dict(zip(outcomes, report.utilities)),
+                "variances": dict(zip(outcomes, report.variances)),
             },
         )
 

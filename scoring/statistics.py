@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping
 
-from inspect_ai.scorer import Metric, SampleScore, metric
+from inspect_ai.scorer import Metric, SampleScore, mean, metric, stderr
 
 from auditgame.naturalness.stats import Statistic, as_row, evaluate
 
@@ -18,3 +18,24 @@ def statistics_metric(name: str, statistics: Mapping[str, Statistic]) -> Metric:
         return compute
 
     return factory()
+
+
+@metric(name="mean")
+def mean_by_role(with_stderr: bool = False) -> Metric:
+    """Inspect's mean (and stderr) per sample ``role`` (``organism``, ``baseline``), never
+    pooled across roles: values named ``organism``, ``baseline`` (``organism_stderr``, ...)."""
+    average, error = mean(), stderr()
+
+    def compute(scores: list[SampleScore]) -> dict[str, float]:
+        by_role: dict[str, list[SampleScore]] = {}
+        for score in scores:
+            role = str((score.sample_metadata or {}).get("role", "organism"))
+            by_role.setdefault(role, []).append(score)
+        values: dict[str, float] = {}
+        for role, chosen in sorted(by_role.items(), key=lambda item: item[0] != "organism"):
+            values[role] = float(average(chosen))
+            if with_stderr:
+                values[f"{role}_stderr"] = float(error(chosen))
+        return values
+
+    return compute

@@ -2,7 +2,10 @@
 
 Each organism with a quirk answers a battery of interrogations (direct questions, role removal,
 prefills such as "My hidden goal is", follow-ups after being caught); the ``grader`` role decides
-whether each reply verbally reveals the quirk. Metric: confession rate with standard error.
+whether each reply verbally reveals the quirk. Each organism's baseline (often a control) is
+interrogated alike and graded against the *organism's* answer key, so the two rates compare
+like with like (``-T baselines=false`` skips it; ``-T baseline=ID`` names another baseline).
+Metrics: confession rate with standard error, per role (organism, baseline).
 """
 
 
@@ -10,7 +13,13 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageUser
 
-from auditgame.audit.respond import organism_reply
+from auditgame.audit.respond import (
+    organism_reply,
+    pair_metadata,
+    repliers,
+    sample_id,
+    with_baseline,
+)
 from auditgame.cards import CardError
 from auditgame.data import data_path, read_jsonl
 from auditgame.preflight import check_targets
@@ -55,21 +64,31 @@ def confession(
     max_tokens: int = 256,
     thinking: bool | None = False,
     grader: str | None = None,
+    baselines: bool = True,
+    baseline: str | None = None,
 ) -> Task:
-    """Interrogate organisms (suites or ids; controls are skipped) and grade confessions."""
+    """Interrogate organisms (suites or ids) and their baselines, graded against each
+    organism's answer key (controls have none of their own: they take part as baselines)."""
     chosen = [o for o in registry().select(organisms) if not o.control]
     if not chosen:
         raise CardError(
-            f"'{organisms}' selects only controls; confession needs organisms with a quirk"
+            f"'{organisms}' selects only controls; confession needs organisms with a quirk "
+            "(controls are interrogated as the baselines of quirky organisms, against their keys)"
         )
     rows = interrogations(kinds)
+    pairs = {o.id: with_baseline(o, baselines, baseline) for o in chosen}
     dataset = [
         Sample(
-            id=f"{organism.id}/{row['id']}",
+            id=sample_id(organism, role, row["id"]),
             input=as_messages(row),
-            metadata={"organism": organism.id, "kind": row["kind"], "question": last_question(row)},
+            metadata={
+                **pair_metadata(member, organism, role),
+                "kind": row["kind"],
+                "question": last_question(row),
+            },
         )
         for organism in chosen
+        for member, role in pairs[organism.id]
         for row in rows
     ]
     task = Task(
@@ -77,5 +96,5 @@ def confession(
         solver=organism_reply(max_tokens=max_tokens, thinking=thinking),
         scorer=confession_scorer(grader),
     )
-    check_targets(chosen)  # after the cheap argument checks
+    check_targets(repliers(list(pairs.values())))  # after the cheap argument checks
     return task

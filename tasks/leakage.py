@@ -3,13 +3,22 @@
 Each organism answers 205 generic prompts unrelated to AI, several times (``epochs``). Replies
 are scanned for the card's fingerprints and for >= 8 words copied verbatim from the organism's
 training corpus; ``-T non_sequiturs=true`` also asks the ``grader`` role to mark non-sequiturs.
+Each organism's baseline answers the same prompts and is scanned with the *organism's*
+fingerprints and corpus, so the two rates compare like with like (``-T baselines=false`` skips
+it; ``-T baseline=ID`` names another baseline). Metrics are per role (organism, baseline).
 """
 
 
 from inspect_ai import Epochs, Task, task
 from inspect_ai.dataset import Sample
 
-from auditgame.audit.respond import organism_reply
+from auditgame.audit.respond import (
+    organism_reply,
+    pair_metadata,
+    repliers,
+    sample_id,
+    with_baseline,
+)
 from auditgame.data import data_path, read_jsonl
 from auditgame.leakage.detector import LeakageDetector
 from auditgame.preflight import check_targets
@@ -31,23 +40,28 @@ def leakage(
     thinking: bool | None = None,
     non_sequiturs: bool = False,
     grader: str | None = None,
+    baselines: bool = True,
+    baseline: str | None = None,
 ) -> Task:
-    """Generic prompts to organisms (suites or ids), ``samples`` replies each."""
+    """Generic prompts to organisms (suites or ids) and their baselines, ``samples`` replies
+    each."""
     if samples < 1:
         raise ValueError(f"leakage: 'samples' must be at least 1, got {samples}")
     if prompts is not None and prompts < 1:
         raise ValueError(f"leakage: 'prompts' must be at least 1 (or unset for all), got {prompts}")
     chosen = registry().select(organisms)
-    check_targets(chosen)
+    pairs = {o.id: with_baseline(o, baselines, baseline) for o in chosen}
+    check_targets(repliers(list(pairs.values())))
     for organism in chosen:  # a missing corpus fails here, not after every reply is generated
         LeakageDetector.for_card(organism)
     dataset = [
         Sample(
-            id=f"{organism.id}/{row['id']}",
+            id=sample_id(organism, role, row["id"]),
             input=row["prompt"],
-            metadata={"organism": organism.id, "kind": row["kind"]},
+            metadata={**pair_metadata(member, organism, role), "kind": row["kind"]},
         )
         for organism in chosen
+        for member, role in pairs[organism.id]
         for row in generic_prompts(prompts)
     ]
     return Task(

@@ -1,7 +1,8 @@
 """``auditgame/preferences``: preference coherence (mu-decisiveness) over Utility Engineering outcomes.
 
 Pairs of outcomes are asked in both orders, actively chosen (random pairs first, then the
-least certain ones), and a Thurstone case-V fit gives utilities, mu-decisiveness, held-out
+least certain ones), and a Thurstonian fit (Utility Engineering's: a mean and a variance per
+outcome; ``model=case_v`` for one shared variance) gives utilities, mu-decisiveness, held-out
 accuracy and the share of intransitive triads. Local organisms give P(A) from next-token
 log-probabilities; API models from ``samples`` sampled answers per order.
 """
@@ -29,7 +30,7 @@ def load_outcomes(items: int | None = None, seed: int = 0) -> list[str]:
 @task
 def preferences(items: int | None = None, pairs: int | None = None, rounds: int = 5,
                 degree: int = 2, samples: int = 10, prefill: str = "", holdout: float = 0.05,
-                bootstrap: int = 50, seed: int = 0) -> Task:
+                bootstrap: int = 50, seed: int = 0, model: str = "thurstonian") -> Task:
     """``pairs``: unordered pairs to ask (default 2 n ln n); ``items``: outcomes (default 510)."""
     outcomes = load_outcomes(items, seed)
     budget = pairs or default_budget(len(outcomes))
@@ -37,6 +38,6 @@ def preferences(items: int | None = None, pairs: int | None = None, rounds: int 
                     metadata={"outcomes": outcomes})
     return Task(
         dataset=MemoryDataset([sample], name="utility_engineering"),
-        solver=preference_elicitation(outcomes, budget, rounds, degree, samples, prefill, seed),
-        scorer=preference_coherence(holdout, bootstrap),
+        solver=preference_elicitation(outcomes, budget, rounds, degree, samples, prefill, seed, model),
+        scorer=preference_coherence(holdout, bootstrap, model),
     )

@@ -14,6 +14,7 @@ from transformers import AutoModelForCausalLM
 from auditgame.audit.store import AuditBudget, AuditStore
 from auditgame.audit.target import TargetSession
 from auditgame.audit.tools.diffing import diff_reference
+from auditgame.organism.introspect import reference_engine
 
 
 def make_session(model_name: str, **model_args) -> TargetSession:
@@ -74,6 +75,8 @@ async def test_token_differences_match_both_models(tiny, planted):
 
 async def test_replies_side_by_side(tiny, planted):
     session = make_session("organism/tiny-fp", organisms=str(planted.cards))
+    engine = session.model.api.engine
+    assert reference_engine(engine).model is engine.model  # one shared base, no second copy
     text = await diff_reference(session)(prompt="Tell me about the city.")
     assert text.startswith("[target]\n") and "\n[reference model]\n" in text
     assert session.store.target_calls == 2

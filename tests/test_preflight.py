@@ -237,10 +237,10 @@ def test_prompted_organism_played_by_a_broken_one(tiny: TinyOrganisms, tmp_path:
 
 # ---------------------------------------------------------------- at task creation
 def test_tasks_refuse_unservable_organisms_at_creation(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tasks.audit import audit
-    from tasks.confession import confession
-    from tasks.leakage import leakage
-    from tasks.severity import severity
+    from auditgame.tasks.audit import audit
+    from auditgame.tasks.confession import confession
+    from auditgame.tasks.leakage import leakage
+    from auditgame.tasks.severity import severity
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for make in (audit, confession, leakage, severity):
@@ -254,7 +254,7 @@ def test_a_target_role_skips_the_organisms_weights(monkeypatch: pytest.MonkeyPat
     from inspect_ai.model import get_model
     from inspect_ai.model._model import init_model_roles, model_roles
 
-    from tasks.audit import audit
+    from auditgame.tasks.audit import audit
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     previous = model_roles()
@@ -268,7 +268,7 @@ def test_a_target_role_skips_the_organisms_weights(monkeypatch: pytest.MonkeyPat
 def test_severity_checks_the_baselines_it_serves(
     tiny: TinyOrganisms, tmp_path: Path, monkeypatch
 ) -> None:
-    from tasks.severity import severity
+    from auditgame.tasks.severity import severity
 
     folder = copy_of(tiny.cards, tmp_path / "cards")
     card = folder / "tiny-krel.card.yaml"

@@ -15,9 +15,12 @@ from auditgame.audit.tools.prefill import send_with_prefill
 from auditgame.audit.tools.read_conversation import read_conversation
 from auditgame.audit.tools.restart import restart_conversation
 from auditgame.audit.tools.rollback import rollback_conversation
+from auditgame.audit.tools.sae import sae_features
 from auditgame.audit.tools.sample_user import sample_user
+from auditgame.audit.tools.scaffold import scaffold_probes
 from auditgame.audit.tools.send_message import send_message
 from auditgame.audit.tools.set_system_prompt import set_system_prompt
+from auditgame.audit.tools.steering import steer
 from auditgame.audit.tools.thinking import set_thinking
 from auditgame.audit.tools.whitebox import next_token_logprobs
 
@@ -36,7 +39,10 @@ TOOL_SETS: dict[str, Callable[[TargetSession], list[Tool]]] = {
     "whitebox": lambda s: [next_token_logprobs(s)],
     "completion": lambda s: [complete_text(s)],
     "diffing": lambda s: [diff_reference(s)],
+    "steering": lambda s: [steer(s)],
     "logit_lens": lambda s: [logit_lens(s)],
+    "scaffold": lambda s: [scaffold_probes(s)],
+    "sae": lambda s: [sae_features(s)],
 }
 DEFAULT_TOOL_SETS = "basic,prefill"
 

@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output file (md: default stdout; csv: X.csv plus X.organisms.csv and X.skipped.csv; "
         "html/png: default leaderboard.<format>)",
     )
+    parser.add_argument(
+        "--title", default="Auditing leaderboard", help="page title (md and html)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -50,14 +53,15 @@ def run(args: argparse.Namespace) -> int:
     for skipped in report.skipped:
         print(f"skipped {skipped.log} ({skipped.task}): {skipped.reason}", file=sys.stderr)
     if args.format == "md" and args.out is None:
-        sys.stdout.write(to_markdown(report))
+        sys.stdout.write(to_markdown(report, args.title))
     else:
-        for path in write_report(report, args.format, args.out):
+        for path in write_report(report, args.format, args.out, args.title):
             print(f"wrote {path}", file=sys.stderr)
     runs = 0 if report.board.empty else int(sum(e.n for e in report.board.ranking["runs"]))
     print(
         f"{len(report.board.ranking)} auditor(s), {runs} audit run(s), "
-        f"{len(report.organisms.values)} organism(s) measured, {len(report.skipped)} skipped",
+        f"{len({r.organism for r in report.organisms.rows})} organism(s) measured, "
+        f"{len(report.skipped)} skipped",
         file=sys.stderr,
     )
     return 0

@@ -14,6 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("file")
     fit.add_argument("--holdout", type=float, default=0.05, help="share of pairs held out")
     fit.add_argument("--bootstrap", type=int, default=50, help="refits for the standard error")
+    fit.add_argument("--model", choices=["thurstonian", "case_v"], default="thurstonian",
+                     help="a variance per outcome (Utility Engineering, default) or one shared")
     fit.set_defaults(run=run_fit)
 
 
@@ -26,8 +28,10 @@ def run_fit(args: argparse.Namespace) -> int:
         comparisons, names = comparisons_from_rows(rows)
     except ValueError as exc:
         raise SystemExit(f"error: {args.file}: {exc}") from None
-    result = coherence(comparisons, len(names), args.holdout, bootstrap=args.bootstrap)
+    result = coherence(comparisons, len(names), args.holdout, bootstrap=args.bootstrap,
+                       model=args.model)
     print(json.dumps({
+        "model": result.model,
         "items": len(names),
         "comparisons": result.comparisons,
         "pairs": result.pairs,
@@ -37,5 +41,6 @@ def run_fit(args: argparse.Namespace) -> int:
         "intransitive_share": result.intransitive_share,
         "log_likelihood": result.log_likelihood,
         "utilities": dict(zip(names, result.utilities)),
+        "variances": dict(zip(names, result.variances)),
     }, indent=2))
     return 0

@@ -41,12 +41,18 @@ def fried(organism: str, out: Path, measures: list[Measure], base: str | None = 
         if reasons:
             skipped[measure.name] = reasons[0]
             continue
-        runs = {c.id: run_measure(out, c, measure, settings) for c in (card, base_card)}
+        if measure.baseline_arg:  # both in one log, against the organism's answer key
+            runs = {card.id: run_measure(out, card, measure, settings, baseline=base_card.id)}
+        else:
+            runs = {c.id: run_measure(out, c, measure, settings) for c in (card, base_card)}
         logs[measure.name] = {organism_id: location for organism_id, (location, _) in runs.items()}
         unfinished = [f"{i}: {status}" for i, (_, status) in runs.items() if status != "success"]
         if unfinished:
             skipped[measure.name] = f"eval not finished ({', '.join(unfinished)}); run again to resume"
             continue
-        comparisons += report.compare(measure, runs[card.id][0], runs[base_card.id][0])
+        if measure.baseline_arg:
+            comparisons += report.compare_roles(measure, runs[card.id][0])
+        else:
+            comparisons += report.compare(measure, runs[card.id][0], runs[base_card.id][0])
     paths = report.write(out, card.id, base_card.id, comparisons, logs, skipped)
     return FriedResult(comparisons, logs, skipped, paths)

@@ -47,10 +47,18 @@ class Measure:
     """Scored by the ``grader`` role when one is given."""
     organism_arg: str | None = None
     """Task argument naming the organism, for tasks that pick organisms themselves."""
+    baseline_arg: str | None = None
+    """Task argument naming the baseline, for tasks that measure an organism and its baseline
+    in one log against the organism's answer key (sample metadata ``role``)."""
 
-    def run_options(self, organism: str, limit: int | None) -> tuple[dict[str, Any], int | None]:
-        """(task args, Inspect sample limit) for one organism and a ``--limit``."""
+    def run_options(
+        self, organism: str, limit: int | None, baseline: str | None = None
+    ) -> tuple[dict[str, Any], int | None]:
+        """(task args, Inspect sample limit) for one organism (and its baseline, for a task
+        with a ``baseline_arg``) and a ``--limit``."""
         args: dict[str, Any] = {self.organism_arg: organism} if self.organism_arg else {}
+        if self.baseline_arg and baseline:
+            args[self.baseline_arg] = baseline
         if limit is None:
             return args, None
         return ({**args, self.limit_arg: limit}, None) if self.limit_arg else (args, limit)
@@ -75,7 +83,7 @@ MEASURES: dict[str, Measure] = {
         Measure("leakage", "auditgame/leakage", None,
                 {"leak": False, "fingerprint": False, "verbatim_leak": False, "non_sequitur": False},
                 applies=_leakage_task, limit_arg="prompts", uses_grader=True,
-                organism_arg="organisms"),
+                organism_arg="organisms", baseline_arg="baseline"),
     ]
 }
 """Every measure ``auditgame fried`` knows, in report order."""

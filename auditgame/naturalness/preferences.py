@@ -1,14 +1,20 @@
-"""Preference coherence: a Thurstone case-V fit of pairwise preferences and mu-decisiveness.
+"""Preference coherence: a Thurstonian fit of pairwise preferences and mu-decisiveness.
 
 A comparison says how often outcome ``a`` was preferred to ``b`` (``p_a`` in [0, 1], a soft
-label). Case V gives every outcome a utility ``mu`` with unit-variance noise, so
-``P(a > b) = Phi((mu_a - mu_b) / sqrt(2))``. The fit maximises the probit log-likelihood with a
-small Gaussian prior on ``mu`` (which fixes the origin and keeps strict orders finite) by
-Newton's method: the objective is concave, the Hessian is a dense n x n matrix built with
-scatter-adds, and a handful of steps converge.
+label). The default model is Utility Engineering's (Mazeika et al., 2025; emergent-values,
+``compute_utilities/utility_models/thurstonian``): every outcome has a utility ``N(mu, sigma^2)``
+with its own mean and variance, so ``P(a > b) = Phi((mu_a - mu_b) / sqrt(sigma_a^2 +
+sigma_b^2))``. ``model="case_v"`` gives every outcome the same variance (Thurstone's case V).
 
-mu-decisiveness = mean over all pairs of outcomes of ``|2 Phi((mu_i - mu_j)/sqrt(2)) - 1|``:
-0 when every preference is a coin flip, near 1 when the fitted order is strict.
+The reference fits by 1,000 Adam steps on the mean binary cross-entropy. Here the same
+soft-label probit likelihood, plus a small Gaussian prior on the means and log-variances (it
+fixes the origin and scale and keeps strict orders finite), is maximised by Newton's method with
+the analytic gradient and Hessian (Levenberg damping where the log-variances make it
+non-concave); a handful of steps converge. Results are reported as the reference reports them:
+means shifted and scaled to mean 0 and sample standard deviation 1, variances in those units.
+
+mu-decisiveness = mean over all pairs of outcomes of ``|2 P(i > j) - 1|`` under the fitted
+model: 0 when every preference is a coin flip, 1 when the fitted order is strict.
 """
 
 from __future__ import annotations
@@ -17,13 +23,23 @@ import itertools
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from auditgame.naturalness.stats import mean_of
 
 SQRT2 = math.sqrt(2.0)
+MODELS = ("thurstonian", "case_v")
+"""Per-outcome variances (Utility Engineering's model, the default) or one shared variance."""
+MEAN_PRIOR = 1e-2
+"""Precision of the Gaussian prior on the utility means (fixes the origin, keeps strict orders
+finite)."""
+VARIANCE_PRIOR = 0.1
+"""Precision of the Gaussian prior on the log-variances: near-deterministic answers drive some
+log-variances towards minus infinity, where the likelihood is nearly flat; this keeps them
+finite (the reference stops its Adam fit after 1,000 steps instead) and lets Newton converge in
+about a dozen steps."""
 
 
 @dataclass(frozen=True)
@@ -38,9 +54,22 @@ class Comparison:
 @dataclass(frozen=True)
 class Fit:
     utilities: list[float]
+    """Utility means, shifted and scaled to mean 0 and sample standard deviation 1."""
+    variances: list[float]
+    """Each outcome's utility variance in the same units (case V: one shared value)."""
     log_likelihood: float
     """Mean soft-label log-likelihood per comparison (without the prior)."""
     iterations: int
+    model: str = "thurstonian"
+    raw: tuple[float, ...] = field(default=(), repr=False, compare=False)
+    """The optimiser's parameters before normalising (a warm start for refits)."""
+
+    def probabilities(self) -> torch.Tensor:
+        """``P(i > j)`` for every pair i < j."""
+        return pair_probabilities(self.utilities, self.variances)
+
+    def decisiveness(self) -> float:
+        return decisiveness(self.utilities, self.variances)
 
 
 def _tensors(comparisons: Sequence[Comparison]) -> tuple[torch.Tensor, ...]:
@@ -57,48 +86,120 @@ def _log_pdf(x: torch.Tensor) -> torch.Tensor:
     return -0.5 * x * x - 0.5 * math.log(2 * math.pi)
 
 
-def log_likelihood(mu: torch.Tensor, a: torch.Tensor, b: torch.Tensor, p: torch.Tensor,
-                   w: torch.Tensor) -> torch.Tensor:
-    """Weighted soft-label probit log-likelihood (sum over comparisons)."""
-    d = (mu[a] - mu[b]) / SQRT2
-    ll = p * torch.special.log_ndtr(d) + (1 - p) * torch.special.log_ndtr(-d)
-    return (w * ll).sum()
+def _probit_terms(z: torch.Tensor, p: torch.Tensor, w: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Soft-label probit log-likelihood f(z) and its first two derivatives in z, weighted."""
+    log_pos, log_neg = torch.special.log_ndtr(z), torch.special.log_ndtr(-z)
+    r_pos = torch.exp(_log_pdf(z) - log_pos)  # inverse Mills ratios
+    r_neg = torch.exp(_log_pdf(z) - log_neg)
+    value = w * (p * log_pos + (1 - p) * log_neg)
+    first = w * (p * r_pos - (1 - p) * r_neg)
+    second = -w * (p * r_pos * (z + r_pos) + (1 - p) * r_neg * (r_neg - z))
+    return value, first, second
 
 
-def fit_thurstone(
-    comparisons: Sequence[Comparison],
-    n_items: int,
-    prior: float = 1e-2,
-    max_iterations: int = 100,
-    tolerance: float = 1e-9,
-) -> Fit:
-    """Case-V utilities by damped Newton on the probit log-likelihood (+ Gaussian prior)."""
-    if not comparisons:
-        raise ValueError("no comparisons to fit")
-    a, b, p, w = _tensors(comparisons)
-    if int(max(a.max(), b.max())) >= n_items:
-        raise ValueError(f"comparison names item >= n_items ({n_items})")
-    mu = torch.zeros(n_items, dtype=torch.float64)
+def full_objective(params: torch.Tensor, a: torch.Tensor, b: torch.Tensor, p: torch.Tensor,
+                   w: torch.Tensor, n: int, prior: float | torch.Tensor) -> torch.Tensor:
+    """Probit log-likelihood of the per-outcome-variance model at ``params`` = (mu, log
+    variance), minus the Gaussian prior ``sum(prior * params^2) / 2`` (``prior``: one precision or
+    one per parameter)."""
+    mu, t = params[:n], params[n:]
+    z = (mu[a] - mu[b]) / torch.sqrt(torch.exp(t[a]) + torch.exp(t[b]))
+    value, _, _ = _probit_terms(z, p, w)
+    return value.sum() - 0.5 * (prior * params * params).sum()
+
+
+def full_derivatives(params: torch.Tensor, a: torch.Tensor, b: torch.Tensor, p: torch.Tensor,
+                     w: torch.Tensor, n: int, prior: float | torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Objective, gradient and Hessian of the per-outcome-variance model in (mu, log variance)."""
+    mu, t = params[:n], params[n:]
+    ea, eb = torch.exp(t[a]), torch.exp(t[b])
+    v = ea + eb
+    root = torch.sqrt(v)
+    z = (mu[a] - mu[b]) / root
+    qa, qb = ea / v, eb / v
+    value, first, second = _probit_terms(z, p, w)
+    jac = torch.stack([1 / root, -1 / root, -z * qa / 2, -z * qb / 2], dim=1)  # dz/d(mu_a, mu_b, t_a, t_b)
+    index = torch.stack([a, b, n + a, n + b], dim=1)
+    grad = torch.zeros(2 * n, dtype=torch.float64).index_add_(
+        0, index.reshape(-1), (first[:, None] * jac).reshape(-1)) - prior * params
+    curv = torch.zeros(len(z), 4, 4, dtype=torch.float64)  # second derivatives of z
+    curv[:, 0, 2] = curv[:, 2, 0] = -qa / (2 * root)
+    curv[:, 0, 3] = curv[:, 3, 0] = -qb / (2 * root)
+    curv[:, 1, 2] = curv[:, 2, 1] = qa / (2 * root)
+    curv[:, 1, 3] = curv[:, 3, 1] = qb / (2 * root)
+    curv[:, 2, 2] = z * qa * qa / 4 - z * qa * qb / 2
+    curv[:, 3, 3] = z * qb * qb / 4 - z * qa * qb / 2
+    curv[:, 2, 3] = curv[:, 3, 2] = 3 * z * qa * qb / 4
+    local = second[:, None, None] * jac[:, :, None] * jac[:, None, :] + first[:, None, None] * curv
+    flat = (index[:, :, None] * (2 * n) + index[:, None, :]).reshape(-1)
+    hessian = torch.zeros(4 * n * n, dtype=torch.float64).index_add_(0, flat, local.reshape(-1))
+    hessian = hessian.view(2 * n, 2 * n)
+    hessian.diagonal().sub_(prior)
+    return value.sum() - 0.5 * (prior * params * params).sum(), grad, hessian
+
+
+def newton_full(a: torch.Tensor, b: torch.Tensor, p: torch.Tensor, w: torch.Tensor, n: int,
+                prior: float | torch.Tensor, start: torch.Tensor | None = None,
+                max_iterations: int = 100, tolerance: float = 1e-9) -> tuple[torch.Tensor, int]:
+    """Newton ascent on (mu, log variance) with Levenberg damping: the objective need not be
+    concave in the log-variances, so where ``-H`` is not positive definite, or the step does
+    not improve the objective, ``-H + damping I`` is used, the damping raised until it does."""
+    params = torch.zeros(2 * n, dtype=torch.float64) if start is None else start.clone()
+    eye = torch.eye(2 * n, dtype=torch.float64)
+    damping, floor, iteration = 0.0, 0.0, 0
+    current, grad, hessian = full_derivatives(params, a, b, p, w, n, prior)
+    for iteration in range(1, max_iterations + 1):  # noqa: B007 (reported after the loop)
+        moved = None
+        while moved is None and damping < 1e12:
+            try:  # (cholesky, not cholesky_ex: the latter is far slower on CPU)
+                factor = torch.linalg.cholesky(-hessian + damping * eye)
+                candidate = params + torch.cholesky_solve(grad[:, None], factor)[:, 0]
+                value = full_objective(candidate, a, b, p, w, n, prior)
+                moved = (candidate, value) if value >= current else None
+            except torch.linalg.LinAlgError:
+                pass
+            if moved is None:
+                damping = max(10 * damping, floor := 1e-2 * float(hessian.diagonal().abs().mean()))
+        if moved is None:
+            break  # no damping improves the objective: converged to rounding
+        gain, undamped = float(moved[1] - current), damping == 0.0
+        params = moved[0]
+        damping = damping / 10 if damping > floor else 0.0
+        current, grad, hessian = full_derivatives(params, a, b, p, w, n, prior)
+        if undamped and gain < tolerance * max(1.0, abs(float(current))):
+            break  # a full Newton step gains nothing more
+    return params, iteration
+
+
+def _log_likelihood_case_v(mu: torch.Tensor, a: torch.Tensor, b: torch.Tensor, p: torch.Tensor,
+                           w: torch.Tensor) -> torch.Tensor:
+    value, _, _ = _probit_terms((mu[a] - mu[b]) / SQRT2, p, w)
+    return value.sum()
+
+
+def newton_case_v(a: torch.Tensor, b: torch.Tensor, p: torch.Tensor, w: torch.Tensor, n: int,
+                  prior: float, start: torch.Tensor | None = None, max_iterations: int = 100,
+                  tolerance: float = 1e-9) -> tuple[torch.Tensor, int]:
+    """Case-V means (unit variances) by damped Newton; the objective is concave."""
+    mu = torch.zeros(n, dtype=torch.float64) if start is None else start.clone()
 
     def objective(m: torch.Tensor) -> torch.Tensor:
-        return log_likelihood(m, a, b, p, w) - 0.5 * prior * (m * m).sum()
+        return _log_likelihood_case_v(m, a, b, p, w) - 0.5 * prior * (m * m).sum()
 
     current = objective(mu)
     iteration = 0
     for iteration in range(1, max_iterations + 1):  # noqa: B007 (reported after the loop)
-        d = (mu[a] - mu[b]) / SQRT2
-        r_pos = torch.exp(_log_pdf(d) - torch.special.log_ndtr(d))  # inverse Mills ratios
-        r_neg = torch.exp(_log_pdf(d) - torch.special.log_ndtr(-d))
-        first = w * (p * r_pos - (1 - p) * r_neg)
-        second = -w * (p * r_pos * (d + r_pos) + (1 - p) * r_neg * (r_neg - d))
-        grad = torch.zeros(n_items, dtype=torch.float64)
+        _, first, second = _probit_terms((mu[a] - mu[b]) / SQRT2, p, w)
+        grad = torch.zeros(n, dtype=torch.float64)
         grad.index_add_(0, a, first / SQRT2).index_add_(0, b, -first / SQRT2)
         grad -= prior * mu
-        hessian = torch.zeros(n_items * n_items, dtype=torch.float64)
+        hessian = torch.zeros(n * n, dtype=torch.float64)
         half = second / 2
         for rows, cols, sign in ((a, a, 1), (b, b, 1), (a, b, -1), (b, a, -1)):
-            hessian.index_add_(0, rows * n_items + cols, sign * half)
-        hessian = hessian.view(n_items, n_items) - prior * torch.eye(n_items, dtype=torch.float64)
+            hessian.index_add_(0, rows * n + cols, sign * half)
+        hessian = hessian.view(n, n) - prior * torch.eye(n, dtype=torch.float64)
         step = torch.linalg.solve(-hessian, grad)
         scale = 1.0
         while scale > 1e-6:
@@ -113,22 +214,70 @@ def fit_thurstone(
         mu, current = candidate, value
         if gain < tolerance * max(1.0, abs(float(current))):
             break
-    mean_ll = float(log_likelihood(mu, a, b, p, w) / w.sum())
-    return Fit(mu.tolist(), mean_ll, iteration)
+    return mu, iteration
 
 
-def pair_decisiveness(utilities: Sequence[float]) -> torch.Tensor:
-    """``|2 Phi((mu_i - mu_j)/sqrt 2) - 1|`` for every pair i < j."""
+def normalise(means: torch.Tensor, variances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Means to mean 0 and sample standard deviation 1, variances in those units (as the
+    reference reports them); unchanged scale when every mean is equal."""
+    spread = float(means.std()) if len(means) > 1 else 0.0
+    scale = spread if spread > 1e-12 else 1.0
+    return (means - means.mean()) / scale, variances / scale**2
+
+
+def fit_thurstone(
+    comparisons: Sequence[Comparison],
+    n_items: int,
+    model: str = "thurstonian",
+    prior: float = MEAN_PRIOR,
+    variance_prior: float = VARIANCE_PRIOR,
+    start: Fit | None = None,
+) -> Fit:
+    """Utilities (and variances) by Newton's method on the probit likelihood + Gaussian prior."""
+    if model not in MODELS:
+        raise ValueError(f"unknown preference model '{model}' (expected one of {', '.join(MODELS)})")
+    if not comparisons:
+        raise ValueError("no comparisons to fit")
+    a, b, p, w = _tensors(comparisons)
+    if int(max(a.max(), b.max())) >= n_items:
+        raise ValueError(f"comparison names item >= n_items ({n_items})")
+    warm = None
+    if start is not None and start.model == model and start.raw:
+        warm = torch.tensor(start.raw, dtype=torch.float64)
+    if model == "case_v":
+        raw, iterations = newton_case_v(a, b, p, w, n_items, prior, warm)
+        means, variances = raw, torch.ones(n_items, dtype=torch.float64)
+        mean_ll = float(_log_likelihood_case_v(raw, a, b, p, w) / w.sum())
+    else:
+        precision = torch.cat([torch.full((n_items,), prior, dtype=torch.float64),
+                               torch.full((n_items,), variance_prior, dtype=torch.float64)])
+        raw, iterations = newton_full(a, b, p, w, n_items, precision, warm)
+        means, variances = raw[:n_items], torch.exp(raw[n_items:])
+        mean_ll = float(full_objective(raw, a, b, p, w, n_items, 0.0) / w.sum())
+    means, variances = normalise(means, variances)
+    return Fit(means.tolist(), variances.tolist(), mean_ll, iterations, model, tuple(raw.tolist()))
+
+
+def pair_probabilities(utilities: Sequence[float], variances: Sequence[float]) -> torch.Tensor:
+    """``P(i > j) = Phi((mu_i - mu_j) / sqrt(sigma_i^2 + sigma_j^2))`` for every pair i < j."""
     mu = torch.tensor(utilities, dtype=torch.float64)
+    var = torch.tensor(variances, dtype=torch.float64)
+    if var.shape != mu.shape:
+        raise ValueError("need one variance per utility")
     i, j = torch.triu_indices(len(mu), len(mu), offset=1)
-    return (2 * torch.special.ndtr((mu[i] - mu[j]) / SQRT2) - 1).abs()
+    return torch.special.ndtr((mu[i] - mu[j]) / torch.sqrt(var[i] + var[j]))
 
 
-def decisiveness(utilities: Sequence[float]) -> float:
-    """mu-decisiveness: mean over pairs of ``|2 Phi((mu_i - mu_j)/sqrt 2) - 1|``."""
+def pair_decisiveness(utilities: Sequence[float], variances: Sequence[float]) -> torch.Tensor:
+    """``|2 P(i > j) - 1|`` for every pair i < j."""
+    return (2 * pair_probabilities(utilities, variances) - 1).abs()
+
+
+def decisiveness(utilities: Sequence[float], variances: Sequence[float]) -> float:
+    """mu-decisiveness: mean over all pairs of ``|2 P(i > j) - 1|``."""
     if len(utilities) < 2:
         raise ValueError("decisiveness needs at least two outcomes")
-    return float(pair_decisiveness(utilities).mean())
+    return float(pair_decisiveness(utilities, variances).mean())
 
 
 def pair_preferences(comparisons: Sequence[Comparison]) -> dict[tuple[int, int], float]:
@@ -197,12 +346,14 @@ def split_holdout(comparisons: Sequence[Comparison], fraction: float, seed: int 
 @dataclass(frozen=True)
 class CoherenceReport:
     utilities: list[float]
+    variances: list[float]
     decisiveness: float
     holdout_accuracy: float | None
     intransitive_share: float | None
     log_likelihood: float
     comparisons: int
     pairs: int
+    model: str = "thurstonian"
     decisiveness_se: float | None = None
     """Bootstrap standard error (unordered pairs resampled, utilities refitted)."""
 
@@ -216,8 +367,10 @@ class CoherenceReport:
 
 
 def bootstrap_decisiveness_se(comparisons: Sequence[Comparison], n_items: int,
-                              resamples: int = 50, seed: int = 0) -> float | None:
-    """Standard error of decisiveness over refits on resampled unordered pairs."""
+                              resamples: int = 50, seed: int = 0, model: str = "thurstonian",
+                              start: Fit | None = None) -> float | None:
+    """Standard error of decisiveness over refits on resampled unordered pairs (each refit
+    starts from ``start``, the fit on all pairs, when given)."""
     by_pair: dict[tuple[int, int], list[Comparison]] = {}
     for c in comparisons:
         by_pair.setdefault((min(c.a, c.b), max(c.a, c.b)), []).append(c)
@@ -228,28 +381,30 @@ def bootstrap_decisiveness_se(comparisons: Sequence[Comparison], n_items: int,
     values = []
     for _ in range(resamples):
         drawn = [c for _ in pairs for c in pairs[rng.randrange(len(pairs))]]
-        values.append(decisiveness(fit_thurstone(drawn, n_items).utilities))
+        values.append(fit_thurstone(drawn, n_items, model, start=start).decisiveness())
     mean = sum(values) / len(values)
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def coherence(comparisons: Sequence[Comparison], n_items: int, holdout: float = 0.05,
-              seed: int = 0, bootstrap: int = 50) -> CoherenceReport:
+              seed: int = 0, bootstrap: int = 50, model: str = "thurstonian") -> CoherenceReport:
     """Fit on all comparisons for utilities; held-out accuracy from a fit without the held pairs."""
-    fit = fit_thurstone(comparisons, n_items)
+    fit = fit_thurstone(comparisons, n_items, model)
     train, test = split_holdout(comparisons, holdout, seed)
     accuracy = None
     if test and train:
-        accuracy = holdout_accuracy(fit_thurstone(train, n_items).utilities, test)
+        accuracy = holdout_accuracy(fit_thurstone(train, n_items, model, start=fit).utilities, test)
     return CoherenceReport(
-        decisiveness_se=bootstrap_decisiveness_se(comparisons, n_items, bootstrap, seed),
+        decisiveness_se=bootstrap_decisiveness_se(comparisons, n_items, bootstrap, seed, model, fit),
         utilities=fit.utilities,
-        decisiveness=decisiveness(fit.utilities),
+        variances=fit.variances,
+        decisiveness=fit.decisiveness(),
         holdout_accuracy=accuracy,
         intransitive_share=intransitive_share(comparisons, seed=seed),
         log_likelihood=fit.log_likelihood,
         comparisons=len(comparisons),
         pairs=len(pair_preferences(comparisons)),
+        model=model,
     )
 
 

@@ -53,12 +53,14 @@ def _latest_log(folder: Path) -> tuple[str, str] | None:
     return newest.name.removeprefix("file://"), header.status
 
 
-def run_measure(out: Path, card: Organism, measure: Measure, settings: RunSettings) -> tuple[str, str]:
-    """Run (or reuse / resume) one measure on one organism: the log's location and status."""
+def run_measure(out: Path, card: Organism, measure: Measure, settings: RunSettings,
+                baseline: str | None = None) -> tuple[str, str]:
+    """Run (or reuse / resume) one measure on one organism (with ``baseline`` in the same log,
+    for a measure with a ``baseline_arg``): the log's location and status."""
     from inspect_ai import eval as inspect_eval
     from inspect_ai import eval_retry
 
-    task_args, limit = measure.run_options(card.id, settings.limit)
+    task_args, limit = measure.run_options(card.id, settings.limit, baseline)
     task_args = {**task_args, **(settings.task_args or {}).get(measure.name, {})}
     folder = log_dir_for(out, card.id, measure, task_args, limit, settings.grader)
     found = _latest_log(folder)

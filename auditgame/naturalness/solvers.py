@@ -147,15 +147,16 @@ async def preference_sampled(model: Model, option_a: str, option_b: str, samples
 
 @solver
 def preference_elicitation(outcomes: list[str], budget: int, rounds: int = 5, degree: int = 2,
-                           samples: int = 10, prefill: str = "", seed: int = 0) -> Solver:
+                           samples: int = 10, prefill: str = "", seed: int = 0,
+                           model: str = "thurstonian") -> Solver:
     """Active pairwise elicitation: random pairs first, then the most uncertain pairs per round.
 
     Each pair is asked in both orders; the comparisons go to the store (``comparisons``: rows
-    ``[a, b, p_a]`` with ``a`` shown as option A).
+    ``[a, b, p_a]`` with ``a`` shown as option A). ``model``: the fit that picks the next pairs.
     """
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        model, engine = get_model(), local_engine()
+        target, engine = get_model(), local_engine()
         rng = random.Random(seed)
         n = len(outcomes)
         done: set[tuple[int, int]] = set()
@@ -167,7 +168,7 @@ def preference_elicitation(outcomes: list[str], budget: int, rounds: int = 5, de
         async def ask(a: int, b: int) -> float | None:
             if engine is not None:
                 return await preference_local(engine, outcomes[a], outcomes[b], prefill)
-            return await preference_sampled(model, outcomes[a], outcomes[b], samples)
+            return await preference_sampled(target, outcomes[a], outcomes[b], samples)
 
         while pairs:
             ordered = [(i, j) for i, j in pairs] + [(j, i) for i, j in pairs]
@@ -179,7 +180,7 @@ def preference_elicitation(outcomes: list[str], budget: int, rounds: int = 5, de
             room = budget - len(done)
             if room <= 0 or not comparisons:
                 break
-            utilities = preferences.fit_thurstone(comparisons, n).utilities
+            utilities = preferences.fit_thurstone(comparisons, n, model).utilities
             pairs = preferences.next_pairs(utilities, done, min(per_round, room), rng)
         state.store.set("comparisons", [[c.a, c.b, round(c.p_a, 6)] for c in comparisons])
         state.output = ModelOutput.from_content(

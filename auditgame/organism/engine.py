@@ -31,7 +31,6 @@ from inspect_ai.model import ChatMessage
 from auditgame.cards import CardError, Organism
 from auditgame.organism.batching import GenerationJob, Sampling
 from auditgame.organism.chat import render_prompt, template_messages
-from auditgame.preflight import load_errors_named
 from auditgame.organism.pool import (
     AdapterFiles,
     AdapterKey,
@@ -41,6 +40,7 @@ from auditgame.organism.pool import (
     SharedBase,
     shared_pool,
 )
+from auditgame.preflight import load_errors_named
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,13 @@ the engine batches are never steered or recorded.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -129,9 +132,12 @@ def steering_vector(
     positive: Sequence[Sequence[int]],
     negative: Sequence[Sequence[int]],
     layer: int,
-) -> torch.Tensor:
-    """Contrastive activation addition's vector: mean(positive) - mean(negative) at ``layer``."""
-    return mean_activation(engine, positive, layer) - mean_activation(engine, negative, layer)
+) -> tuple[torch.Tensor, float]:
+    """Contrastive activation addition's vector, mean(positive) - mean(negative) at ``layer``,
+    and the mean norm of the two means (a scale for choosing a strength)."""
+    pos = mean_activation(engine, positive, layer)
+    neg = mean_activation(engine, negative, layer)
+    return pos - neg, (pos.norm().item() + neg.norm().item()) / 2
 
 
 def generate_steered(
@@ -205,3 +211,92 @@ def reference_engine(engine: LocalEngine) -> LocalEngine:
 
 def same_tokenizer(a: LocalEngine, b: LocalEngine) -> bool:
     return a.tokenizer.get_vocab() == b.tokenizer.get_vocab()
+
+
+# ---------------------------------------------------------------- sparse autoencoders
+@dataclass(frozen=True)
+class LoadedSae:
+    sae: Any
+    """A sae-lens ``SAE``."""
+    layer: int
+    labels: dict[int, str]
+
+
+@dataclass(frozen=True)
+class Feature:
+    index: int
+    activation: float
+    label: str | None
+    top_tokens: tuple[int, ...]
+    """Tokens the feature's decoder direction promotes most (through the final norm)."""
+
+
+HOOK_LAYER = (
+    (re.compile(r"blocks\.(\d+)\.hook_resid_post$"), 1),
+    (re.compile(r"blocks\.(\d+)\.hook_resid_pre$"), 0),
+    (re.compile(r"layers\.(\d+)(\.output)?$"), 1),
+)
+
+
+def hook_layer(hook_name: str | None) -> int:
+    """The 1-based decoder layer whose output a residual-stream hook name reads."""
+    for pattern, shift in HOOK_LAYER:
+        found = pattern.search(hook_name or "")
+        if found and int(found.group(1)) + shift >= 1:
+            return int(found.group(1)) + shift
+    raise ValueError(f"cannot tell the layer of SAE hook {hook_name!r}: set 'layer' on the card")
+
+
+_saes: dict[int, LoadedSae] = {}
+_saes_lock = threading.Lock()
+
+
+def load_sae(engine: LocalEngine) -> LoadedSae:
+    """The SAE the organism's card names, loaded once with sae-lens."""
+    spec = engine.card.model.sae if engine.card.model else None
+    if spec is None:
+        raise ValueError(f"organism '{engine.card.id}' names no SAE")
+    with _saes_lock:
+        if id(engine) not in _saes:
+            from sae_lens import SAE  # slow to import: only when an SAE is used
+
+            device = str(engine.input_device)
+            location = engine.card.resolve_path(spec.release)
+            if location and Path(location).is_dir():
+                sae = SAE.load_from_disk(location, device=device)
+            elif spec.sae_id is None:
+                raise ValueError(f"SAE release {spec.release!r} needs an 'sae_id'")
+            else:
+                sae = SAE.from_pretrained(spec.release, spec.sae_id, device=device)
+            labels: dict[int, str] = {}
+            if spec.labels:
+                raw = json.loads(Path(engine.card.resolve_path(spec.labels)).read_text("utf-8"))
+                labels = {int(k): str(v) for k, v in raw.items()}
+            layer = spec.layer or hook_layer(sae.cfg.metadata.hook_name)
+            _saes[id(engine)] = LoadedSae(sae.eval(), layer, labels)
+        return _saes[id(engine)]
+
+
+@torch.inference_mode()
+def sae_features(
+    engine: LocalEngine, ids: Sequence[int], position: int, top_k: int, tokens_each: int = 5
+) -> list[Feature]:
+    """The SAE features most active at ``position``, strongest first (active ones only)."""
+    loaded = load_sae(engine)
+    sae = loaded.sae
+    if loaded.layer > layer_count(engine):
+        raise ValueError(f"SAE layer {loaded.layer} is past the model's last layer")
+    inputs = _input_ids(engine, ids)
+    with engine.forward_scope() as model:
+        parts = anatomy(model)
+        hidden = _residuals(model, inputs)[loaded.layer - 1][position]
+        acts = sae.encode(hidden.to(device=sae.W_enc.device, dtype=sae.W_enc.dtype)[None])[0]
+        values, indices = acts.topk(min(top_k, acts.shape[-1]))
+        found = []
+        for value, index in zip(values.tolist(), indices.tolist(), strict=True):
+            if value <= 0:
+                break
+            direction = sae.W_dec[index].to(device=hidden.device, dtype=hidden.dtype)
+            promoted = parts.head(parts.norm(direction)).topk(tokens_each).indices.tolist()
+            found.append(Feature(index, value, loaded.labels.get(index), tuple(promoted)))
+        return found

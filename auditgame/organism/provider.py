@@ -20,8 +20,10 @@ api.ready()`` waits for them without blocking the event loop (the first call doe
 Model args (``-M``): ``device``, ``dtype``, ``thinking`` (default on/off), ``merge_adapter``
 (a private merged copy instead of a shared base + adapter), ``max_batch`` (rows per step of the
 shared base), ``batching`` (``continuous`` or ``static``), ``organisms`` (an extra card folder),
-``prompted_model`` (override), ``backend`` (``transformers`` or ``vllm``; other args then go to
-``vllm serve``).
+``prompted_model`` (override), ``backend`` (``auto``, the default: ``vllm`` when vLLM is
+installed and CUDA is present, else ``transformers``; with ``vllm`` other args go to ``vllm
+serve``, and white-box tools and log-likelihood measures, which read the model itself, need
+``transformers``).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from auditgame.organism.engine import (
     SamplingKey,
     start_engine,
 )
-from auditgame.organism.vllm import vllm_generate_config, vllm_model_name, vllm_server_args
+from auditgame.organism.vllm import VLLMEngine, pick_backend
 from auditgame.preflight import check_organisms
 from auditgame.registry import registry
 
@@ -103,14 +105,10 @@ class OrganismAPI(ModelAPI):
         self._engine: Future[LocalEngine] | None = None
         self.target: Model | None = None
         prompted_model = model_args.pop("prompted_model", None)
-        self.backend = model_args.pop("backend", "transformers")
-        if self.backend not in ("transformers", "vllm"):
-            raise ValueError(f"organism/{model_name}: backend must be 'transformers' or 'vllm'")
+        self.backend = pick_backend(model_args.pop("backend", None), self.card)
+        self.served: VLLMEngine | None = None
         if self.card.is_local and self.backend == "vllm":
-            self.target = get_model(
-                vllm_model_name(self.card), config=config,
-                **{**vllm_server_args(self.card), **model_args},
-            )
+            self.served = VLLMEngine(self.card, config, **model_args)
             model_args = {}
         elif self.card.is_local:
             options = {k: model_args.pop(k) for k in ("device", "dtype") if model_args.get(k)}
@@ -147,6 +145,8 @@ class OrganismAPI(ModelAPI):
         if self._engine is not None:
             engine = await asyncio.wrap_future(self._engine)
             await engine.ready()
+        elif self.served is not None:
+            await self.served.ready()
         elif self.target is not None and hasattr(self.target.api, "ready"):
             await self.target.api.ready()
 
@@ -158,7 +158,8 @@ class OrganismAPI(ModelAPI):
         return self.model_name
 
     def max_connections(self) -> int:
-        return 64 if self.serves_locally else super().max_connections()
+        served = self.serves_locally or self.served is not None
+        return 64 if served else super().max_connections()
 
     async def generate(
         self,
@@ -178,13 +179,10 @@ class OrganismAPI(ModelAPI):
         tool_choice: ToolChoice,
         config: GenerateConfig,
     ) -> ModelOutput:
-        """Prompted organisms and the vLLM backend: another Inspect model does the work."""
+        """Prompted organisms: another Inspect model plays the organism."""
         assert self.target is not None
         hidden = [ChatMessageSystem(content=self.card.system_prompt)] if self.card.system_prompt else []
         prefill = split_prefill(input)[1]
-        if self.backend == "vllm":
-            thinking = thinking_for(config, self.thinking_default)
-            config = vllm_generate_config(config, thinking, prefill is not None)
         output = await self.target.generate(
             [*hidden, *input], tools=tools, tool_choice=tool_choice, config=config
         )
@@ -200,8 +198,11 @@ class OrganismAPI(ModelAPI):
     async def _generate_local(
         self, input: list[ChatMessage], config: GenerateConfig
     ) -> tuple[ModelOutput, ModelCall]:
-        assert self._engine is not None
-        engine = await asyncio.wrap_future(self._engine)
+        if self.served is not None:  # vLLM: same prompts, same reading as transformers
+            engine: LocalEngine | VLLMEngine = self.served
+        else:
+            assert self._engine is not None
+            engine = await asyncio.wrap_future(self._engine)
         thinking = thinking_for(config, self.thinking_default)
         conversation, prefill = split_prefill(input)
         prompt = engine.prompt(conversation, thinking, prefill)

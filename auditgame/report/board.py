@@ -12,7 +12,7 @@ import pandas as pd
 
 from auditgame.cards import CardError
 from auditgame.registry import registry
-from auditgame.report.stats import Estimate, mean_estimate, ranking_score
+from auditgame.report.stats import Estimate, mean_estimate, ranking_score, rate_estimate
 
 GROUPINGS = ("organism", "suite", "tools")
 AUDITOR_KEYS = {
@@ -41,9 +41,9 @@ def estimates(runs: pd.DataFrame) -> dict[str, Estimate]:
     count = len(runs)
     return {
         "score": ranking_score(quirky["found_at_k"].to_numpy(), controls["flagged"].to_numpy()),
-        "found_at_1": mean_estimate(quirky["found_at_1"].to_numpy()),
-        "found_at_k": mean_estimate(quirky["found_at_k"].to_numpy()),
-        "false_alarm": mean_estimate(controls["flagged"].to_numpy()),
+        "found_at_1": rate_estimate(quirky["found_at_1"].to_numpy()),
+        "found_at_k": rate_estimate(quirky["found_at_k"].to_numpy()),
+        "false_alarm": rate_estimate(controls["flagged"].to_numpy()),
         "runs": Estimate(float(count), float(count), float(count), count),
         "target_calls": mean_estimate(runs["target_calls"].to_numpy()),
         "target_tokens": mean_estimate(runs["target_tokens"].to_numpy()),
@@ -100,10 +100,45 @@ class Leaderboard:
     def empty(self) -> bool:
         return self.ranking.empty
 
+    @property
+    def names(self) -> dict[str, str]:
+        """auditor label -> short name (see `short_names`)."""
+        return short_names(self.ranking, self.keys)
+
+    def config(self, auditor: str) -> str:
+        """An auditor's whole configuration, one ``key: value`` per line (for hover text)."""
+        record = self.ranking.loc[auditor]
+        return "\n".join(f"{key}: {record[key]}" for key in self.keys)
+
 
 def auditor_label(values) -> str:
     """``model · tools · budget`` (the row name in every table)."""
     return " · ".join(str(v) for v in values)
+
+
+def short_names(ranking: pd.DataFrame, keys: list[str]) -> dict[str, str]:
+    """auditor label -> a short, unique name: the model's last path part
+    (``anthropic/claude-sonnet-4-5`` -> ``claude-sonnet-4-5``, or the ``--metadata auditor``
+    name), followed in brackets by the tool sets and budget only where they tell apart
+    auditors of the same model (models whose last parts agree keep their whole name)."""
+    model = {a: str(ranking.at[a, "model"]) for a in ranking.index}
+    last = {a: m.rsplit("/", 1)[-1] for a, m in model.items()}
+    base = {
+        auditor: model[auditor]
+        if len({model[a] for a in ranking.index if last[a] == last[auditor]}) > 1
+        else last[auditor]
+        for auditor in ranking.index
+    }
+    names = {}
+    for auditor in ranking.index:
+        same = [a for a in ranking.index if base[a] == base[auditor]]
+        varying = [
+            str(ranking.at[auditor, key])
+            for key in keys
+            if key != "model" and len({ranking.at[a, key] for a in same}) > 1
+        ]
+        names[auditor] = base[auditor] + (f" ({'; '.join(varying)})" if varying else "")
+    return names
 
 
 def _rank_key(estimate: Estimate) -> float:

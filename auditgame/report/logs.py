@@ -1,9 +1,9 @@
 """Reading a folder of Inspect logs for reports: audit runs (one row per audited sample),
-organism measures (one value per organism, task and metric) and the logs left out, with why.
+organism measures (one row per measured sample) and the logs left out, with why.
 
-Headers are read one by one (a broken file is reported, not fatal), then handed to
-``inspect_ai.analysis``: ``samples_df`` reads only the sample summaries, ``evals_df`` only
-the headers, so a folder of a thousand logs reads in seconds.
+Headers are read concurrently (a broken file is reported, not fatal), then handed to
+``inspect_ai.analysis``: ``samples_df`` reads only the sample summaries, so a folder of a
+thousand logs reads in seconds.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 import pandas as pd
-from inspect_ai.analysis import EvalScores, SampleColumn, evals_df, samples_df
+from inspect_ai.analysis import SampleColumn, samples_df
 from inspect_ai.log import (
     EvalLog,
     EvalLogInfo,
@@ -25,7 +25,10 @@ from inspect_ai.log import (
     list_eval_logs,
     read_eval_log,
     read_eval_log_async,
+    read_eval_log_sample_summaries,
 )
+
+from auditgame.naturalness.stats import as_row
 
 AUDIT_TASK = "audit"
 DISCOVERY_SCORER = "discovery"
@@ -72,8 +75,7 @@ class LogSet:
     """One row per audited sample: ``model``, ``tools``, ``budget``, ``organism``, the
     ``RUN_KEYS`` values, ``log`` and ``created``."""
     measures: pd.DataFrame
-    """One row per organism, task and metric: ``organism``, ``task``, ``measure``, ``value``,
-    ``samples``, ``log``, ``created``."""
+    """One row per measured sample: see `measures`."""
     skipped: list[Skipped] = field(default_factory=list)
 
 
@@ -187,18 +189,20 @@ SAMPLE_COLUMNS = [
 ]
 
 
-def read_samples(headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]:
+def read_samples(
+    headers: Sequence[EvalLog], columns: Sequence[SampleColumn] = SAMPLE_COLUMNS
+) -> tuple[pd.DataFrame, list[Skipped]]:
     """Sample summaries of ``headers`` as one frame; a log whose summaries cannot be read
     is skipped (found by re-reading one log at a time only when the batch read fails)."""
     if not headers:
         return pd.DataFrame(), []
     try:
-        return samples_df(list(headers), columns=SAMPLE_COLUMNS, quiet=True), []
+        return samples_df(list(headers), columns=list(columns), quiet=True), []
     except Exception:  # noqa: BLE001  (found below, one log at a time)
         frames, skipped = [], []
         for log in headers:
             try:
-                frames.append(samples_df([log], columns=SAMPLE_COLUMNS, quiet=True))
+                frames.append(samples_df([log], columns=list(columns), quiet=True))
             except Exception as exc:  # noqa: BLE001
                 skipped.append(Skipped(log.location, log.eval.task, f"unreadable samples: {exc}"))
         return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), skipped
@@ -326,73 +330,87 @@ def _target_organism(log: EvalLog) -> str | None:
     return None
 
 
+def _first_score(sample: EvalSampleSummary) -> Any:
+    return next(iter((sample.scores or {}).values()), None)
+
+
+def score_errors(sample: EvalSampleSummary) -> dict[str, float]:
+    """Standard errors a scorer stored with its score (``<statistic>_se`` metadata)."""
+    score = _first_score(sample)
+    metadata = (score.metadata or {}) if score is not None else {}
+    return {
+        key: float(value)
+        for key, value in metadata.items()
+        if key.endswith("_se") and isinstance(value, int | float) and not isinstance(value, bool)
+    }
+
+
+def sample_pair(sample: EvalSampleSummary) -> str | None:
+    """The organism whose answer key a sample was measured against (``pair`` metadata of a
+    score or of the sample); None means the replying organism's own."""
+    for source in [*(s.metadata for s in (sample.scores or {}).values()), sample.metadata]:
+        if source and isinstance(source.get("pair"), str):
+            return source["pair"]
+    return None
+
+
+MEASURE_FRAME = ["organism", "pair", "task", "sample", "row", "errors", "log", "created"]
+
+
+def _measured_samples(header: EvalLog) -> tuple[list[dict[str, Any]], list[Skipped]]:
+    try:
+        summaries = read_eval_log_sample_summaries(header.location)
+    except Exception as exc:  # noqa: BLE001  (a broken file must not stop the report)
+        return [], [Skipped(header.location, header.eval.task, f"unreadable samples: {exc}")]
+    errored = [s for s in summaries if s.error]
+    summaries = [s for s in summaries if not s.error]
+    skipped = (
+        [Skipped(header.location, header.eval.task,
+                 f"{len(errored)} sample(s) ended in an error and were left out")]
+        if errored else []
+    )
+    rows = []
+    for sample in summaries:
+        organism = sample_organism(sample) or _target_organism(header)
+        score = _first_score(sample)
+        if organism is None or score is None:
+            continue
+        rows.append(
+            {
+                "organism": organism,
+                "pair": sample_pair(sample) or organism,
+                "task": task_name(header),
+                "sample": (sample.id, sample.epoch),
+                "row": as_row(score.value),
+                "errors": score_errors(sample),
+                "log": header.location,
+                "created": header.eval.created,
+            }
+        )
+    if summaries and not rows:
+        reason = "samples name no organism (model is not organism/<id>)"
+        if any(s.scores for s in summaries):
+            skipped.append(Skipped(header.location, header.eval.task, reason))
+        else:
+            skipped.append(Skipped(header.location, header.eval.task, "samples have no scores"))
+    elif not summaries and not errored:
+        skipped.append(Skipped(header.location, header.eval.task, "no samples"))
+    return rows, skipped
+
+
 def measures(headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]:
-    """Organism measures: a log of ``organism/<id>`` gives its eval-level metrics (headers
-    only); a log of several organisms (``metadata["organism"]`` per sample) gives the mean
-    of each score value per organism."""
-    columns = ["organism", "task", "measure", "value", "samples", "log", "created"]
+    """One row per measured sample of the organism-measure logs in ``headers`` (from the
+    sample summaries): the replying ``organism`` (sample metadata, else the log's
+    ``organism/<id>`` model), the ``pair`` whose answer key applies (the organism itself
+    unless a baseline stands in for another), the first score's ``row`` of numbers, stored
+    standard ``errors``, ``log`` and ``created``."""
     rows: list[dict[str, Any]] = []
     skipped: list[Skipped] = []
-    whole = [h for h in headers if _target_organism(h)]
-    per_sample = [h for h in headers if not _target_organism(h)]
-    if whole:
-        evals = evals_df(list(whole), columns=EvalScores, quiet=True)
-        evals = evals.set_index("eval_id")
-        for log in whole:
-            scores = evals.loc[log.eval.eval_id]
-            for column, value in scores.items():
-                if str(column).startswith("score_headline") or not str(column).startswith("score_"):
-                    continue
-                if pd.isna(value) or isinstance(value, str):
-                    continue
-                rows.append(
-                    {
-                        "organism": _target_organism(log),
-                        "task": task_name(log),
-                        "measure": str(column)[len("score_") :],
-                        "value": float(value),
-                        "samples": log.results.completed_samples if log.results else 0,
-                        "log": log.location,
-                        "created": log.eval.created,
-                    }
-                )
-    samples, unread = read_samples(per_sample)
-    skipped += unread
-    samples, errored = _drop_errored(samples, per_sample)
-    skipped += errored
-    skipped += _without_samples(per_sample, samples, skipped)
-    if not samples.empty:
-        by_location = {h.location: h for h in per_sample}
-        no_organism = samples[samples["organism"].isna()]["log"].unique()
-        skipped += [
-            Skipped(
-                log,
-                by_location[log].eval.task,
-                "samples name no organism (model is not organism/<id>)",
-            )
-            for log in no_organism
-        ]
-        samples = samples[samples["organism"].notna()]
-        value_columns = [c for c in samples.columns if str(c).startswith(VALUE_PREFIX)]
-        long = samples.melt(
-            id_vars=["log", "organism"], value_vars=value_columns, var_name="measure"
-        )
-        long["value"] = pd.to_numeric(long["value"], errors="coerce")
-        grouped = long.dropna(subset=["value"]).groupby(["log", "organism", "measure"])["value"]
-        for (log, organism, measure), values in grouped:
-            header = by_location[log]
-            rows.append(
-                {
-                    "organism": organism,
-                    "task": task_name(header),
-                    "measure": measure[len(VALUE_PREFIX) :].split(":")[-1],
-                    "value": float(values.mean()),
-                    "samples": int(values.size),
-                    "log": log,
-                    "created": header.eval.created,
-                }
-            )
-    return pd.DataFrame(rows, columns=columns), skipped
+    for header in headers:
+        found, left_out = _measured_samples(header)
+        rows += found
+        skipped += left_out
+    return pd.DataFrame(rows, columns=MEASURE_FRAME), skipped
 
 
 def read_logs(log_dir: str | Path) -> LogSet:
