@@ -157,7 +157,7 @@ def wiki_articles() -> dict[str, list[str]]:
     return {t: ps for t, ps in articles.items() if ps and len(t) < 60}
 
 
-def first_sentences(paragraph: str, words: int = 60) -> str:
+def first_sentences(paragraph: str, words: int = 30) -> str:
     """Whole sentences from the start of a paragraph, about ``words`` words."""
     out: list[str] = []
     for sentence in re.split(r"(?<=[.!?])\s+", paragraph):
