@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 
-.PHONY: install browser demo test bench clean
+.PHONY: install browser demo test lint bench mutants clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,27 @@ demo: install
 browser:
 	sh .ci/install-browser.sh
 
-test: install browser
+test: install browser lint
 	$(PY) -m pytest -q
 
+# ruff, then mypy on the package as installed: scoring/, tasks/ and organisms/ install as
+# auditgame.*, so mypy reads a tree of links in that layout (build/typecheck/auditgame).
+TYPECHECK := build/typecheck
+lint: install
+	$(VENV)/bin/ruff check .
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/auditgame
+	for f in auditgame/*; do ln -s "$(CURDIR)/$$f" $(TYPECHECK)/auditgame/; done
+	for d in scoring tasks organisms; do ln -s "$(CURDIR)/$$d" $(TYPECHECK)/auditgame/$$d; done
+	$(VENV)/bin/mypy $(TYPECHECK)/auditgame
+
+# Mutation testing of the core (slow; not part of `make test`): `make mutants MODULES="scoring/x.py
+# auditgame/leakage"` re-tests a subset, TESTS="tests/test_x.py" runs only those tests (faster; a
+# survivor may be one another test kills). The report is also written to build/mutants/report.txt.
+mutants: install
+	$(PY) .ci/mutants.py $(MODULES) $(if $(TESTS),--tests $(TESTS))
+
 bench: install
-	for script in bench/*.py; do $(PY) $$script || exit 1; done
+	for script in bench/[!_]*.py; do $(PY) $$script || exit 1; done  # _*.py: shared helpers
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info

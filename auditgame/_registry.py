@@ -1,4 +1,5 @@
-"""Inspect entry point: registers the ``organism/`` provider and every ``auditgame/`` task."""
+"""Inspect entry point: registers the ``organism/`` and ``auditgame/`` model providers and every
+``auditgame/`` task."""
 
 from inspect_ai.model import modelapi
 
@@ -14,6 +15,6 @@ def organism() -> type:
 
 @modelapi(name="auditgame")
 def auditgame() -> type:
-    from auditgame.zoo.teacher import teacher_api
+    from auditgame.audit.offline import AuditgameAPI
 
-    return teacher_api()
+    return AuditgameAPI

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "auditgame.commands.organisms",
     "auditgame.commands.perplexity",
     "auditgame.commands.prefs",
+    "auditgame.commands.regrade",
     "auditgame.commands.tiny",
     "auditgame.commands.zoo",
 ]

@@ -147,7 +147,7 @@ def _random_adapter(model: Any, target_modules: list[str], out: Path) -> None:
         for name, param in lora.named_parameters():
             if "lora_B" in name:
                 param.normal_(0.0, 0.5)
-    lora.save_pretrained(out)
+    lora.save_pretrained(str(out))
 
 
 def build_tiny(
@@ -209,7 +209,8 @@ def _build_llama(base: Path, adapter: Path) -> None:
     config = LlamaConfig(
         vocab_size=tokenizers.LLAMA3_VOCAB_SIZE, hidden_size=64, intermediate_size=128,
         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-        max_position_embeddings=2048, tie_word_embeddings=True, rope_theta=500000.0,
+        max_position_embeddings=2048, tie_word_embeddings=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 500000.0},
         bos_token_id=tokenizer.bos_token_id, eos_token_id=[128001, 128008, 128009],
     )
     model = LlamaForCausalLM(config)

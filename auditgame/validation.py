@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -58,7 +59,7 @@ class _BoundedLoader(yaml.SafeLoader):
         return node
 
 
-def describe_error(error: dict[str, Any], noun: str = "key", top: str = "(file)") -> str:
+def describe_error(error: ErrorDetails, noun: str = "key", top: str = "(file)") -> str:
     """One pydantic error as ``<noun> 'a.b': what is wrong (got ...)``."""
     where = ".".join(str(part) for part in error["loc"]) or top
     kind = error["type"]

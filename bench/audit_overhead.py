@@ -16,11 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from _bench import run_bench, show  # prints the figures, captures library output
 from inspect_ai import eval as inspect_eval
 from inspect_ai.log import EvalSample
 from inspect_ai.model import get_model
 
-from auditgame.audit.scripted import DEMO_SCRIPT, keyword_grader, scripted_auditor
+from auditgame.audit.scripted import DEMO_SCRIPT, scripted_auditor
 from auditgame.tiny import build_tiny
 
 EPOCHS = 3
@@ -58,9 +59,7 @@ def main() -> None:
     [log] = inspect_eval(
         audit(organisms="tiny-krel,tiny-base", tools="basic,prefill,multisample", reply_tokens=64),
         model=get_model("mockllm/model", custom_outputs=scripted_auditor(DEMO_SCRIPT)),
-        model_roles={
-            "grader": get_model("mockllm/model", custom_outputs=keyword_grader("self-preservation"))
-        },
+        model_roles={"grader": "auditgame/keyword-grader"},
         epochs=EPOCHS,
         log_dir=str(root / "logs"),
         display="none",
@@ -73,24 +72,24 @@ def main() -> None:
     wall = max(ends) - min(starts)
     wall_models = model_time(log.samples)
     turns = sum(s.store["AuditStore:auditor_turns"] for s in log.samples)
-    print(
+    show(
         f"{len(log.samples)} audits run together: {wall:.2f} s wall, {wall_models:.2f} s with a "
         f"model call in flight -> {100 * (1 - wall_models / wall):.1f}% of wall time outside model calls"
     )
-    print(f"per audit: {total:.2f} s of sample time, {models:.2f} s in model calls")
-    print(
+    show(f"per audit: {total:.2f} s of sample time, {models:.2f} s in model calls")
+    show(
         f"per audit, outside its own model calls: {100 * (1 - models / total):.1f}% "
         "(includes waiting while other audits use the event loop); "
         f"{1000 * (total - models) / turns:.0f} ms per auditor turn over {turns} turns"
     )
     per_turn = (total - models) / turns
     for call_s in REALISTIC_TURN_S:
-        print(
+        show(
             f"projected share with {call_s:.0f} s of model time per turn: "
             f"{100 * per_turn / (per_turn + call_s):.1f}%"
         )
-    print(f"(one-time engine loading before the run, not included: {load_s:.2f} s)")
+    show(f"(one-time engine loading before the run, not included: {load_s:.2f} s)")
 
 
 if __name__ == "__main__":
-    main()
+    run_bench(main)

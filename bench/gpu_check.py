@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _bench import run_bench, show  # prints the figures, captures library output
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is built here; never wait for a hub
 
@@ -225,17 +225,17 @@ def compare(made: list[Request], reference: Run, served: Run, servers: dict[str,
 
 def print_table(checks: list[Check]) -> None:
     width = max(len(c.name) for c in checks)
-    print(f"{'check':<{width}}  result  detail")
+    show(f"{'check':<{width}}  result  detail")
     for c in checks:
-        print(f"{c.name:<{width}}  {'pass' if c.passed else 'FAIL':<6}  {c.detail}")
+        show(f"{c.name:<{width}}  {'pass' if c.passed else 'FAIL':<6}  {c.detail}")
 
 
 def print_throughput(runs: list[Run]) -> None:
     for run in runs:
-        print(f"{run.backend:>12}: {run.tokens / run.seconds:8.1f} tokens/s ({run.tokens} tokens, "
+        show(f"{run.backend:>12}: {run.tokens / run.seconds:8.1f} tokens/s ({run.tokens} tokens, "
               f"{len(run.outputs)} requests, {run.seconds:.1f} s; ready after {run.load_seconds:.1f} s)")
     if len(runs) == 2:
-        print(f"{'vllm/transformers':>12}: {(runs[1].tokens / runs[1].seconds) / (runs[0].tokens / runs[0].seconds):8.2f}x")
+        show(f"{'vllm/transformers':>12}: {(runs[1].tokens / runs[1].seconds) / (runs[0].tokens / runs[0].seconds):8.2f}x")
 
 
 async def check(args: argparse.Namespace) -> int:
@@ -244,13 +244,13 @@ async def check(args: argparse.Namespace) -> int:
     if not args.reference_only and not vllm_available():
         import importlib.util
 
-        print(f"gpu_check: needs vLLM and a CUDA GPU (vLLM installed: "
+        show(f"gpu_check: needs vLLM and a CUDA GPU (vLLM installed: "
               f"{importlib.util.find_spec('vllm') is not None}, CUDA: {torch.cuda.is_available()}); "
               "nothing checked (--reference-only runs the transformers half)")
         return 0
     cuda = torch.cuda.is_available()
     torch.set_num_threads(args.threads)
-    print(f"torch threads: {torch.get_num_threads()}; device: "
+    show(f"torch threads: {torch.get_num_threads()}; device: "
           f"{torch.cuda.get_device_name(0) if cuda else 'cpu'}")
     root = Path(args.dir or tempfile.mkdtemp(prefix="gpu-check-"))
     try:
@@ -261,7 +261,7 @@ async def check(args: argparse.Namespace) -> int:
         if args.reference_only:
             for case in dict.fromkeys(r.case for r in made):
                 first = _picked(made, reference, case)[0]
-                print(f"{case:>9}: {len(_picked(made, reference, case))} replies, first: "
+                show(f"{case:>9}: {len(_picked(made, reference, case))} replies, first: "
                       f"{json.dumps(first.completion)[:100]}")
             print_throughput([reference])
             return 0
@@ -270,7 +270,7 @@ async def check(args: argparse.Namespace) -> int:
         try:
             served = await run_backend("vllm", cards, made, None)
         except Exception as exc:  # a server that does not start: say why in one line
-            print(f"gpu_check: the vLLM backend failed: {type(exc).__name__}: "
+            show(f"gpu_check: the vLLM backend failed: {type(exc).__name__}: "
                   f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}")
             return 1
         checks = compare(made, reference, served, dict(_vllm_servers))
@@ -294,4 +294,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_bench(main, threads=None)

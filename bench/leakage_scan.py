@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 import time
 
+from _bench import run_bench, show  # prints the figures, captures library output
+
 from auditgame.leakage.ngrams import DEFAULT_N, NgramIndex, words
 
 DOCS, COMPLETIONS, BASELINE_SUBSET = 20_000, 1_000, 20
@@ -55,18 +57,18 @@ def main() -> None:
     plain_rate = len(subset) / plain_s
     scan_rate = len(completions) / scan_s
     amortised_rate = len(completions) / (scan_s + build_s)
-    print(
+    show(
         f"corpus: {len(docs)} documents, {len(index)} distinct {DEFAULT_N}-grams; "
         f"{len(completions)} completions, {sum(indexed)} with verbatim overlap"
     )
-    print(f"index build: {build_s:.2f} s (once per corpus, cached per process)")
-    print(f"indexed scan: {scan_rate:,.0f} completions/s")
-    print(f"substring loop: {plain_rate:,.2f} completions/s (on {len(subset)} completions)")
-    print(
+    show(f"index build: {build_s:.2f} s (once per corpus, cached per process)")
+    show(f"indexed scan: {scan_rate:,.0f} completions/s")
+    show(f"substring loop: {plain_rate:,.2f} completions/s (on {len(subset)} completions)")
+    show(
         f"speed-up: {scan_rate / plain_rate:,.0f}x scan only, "
         f"{amortised_rate / plain_rate:,.0f}x including the index build (goal >= 50x)"
     )
 
 
 if __name__ == "__main__":
-    main()
+    run_bench(main)

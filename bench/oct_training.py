@@ -12,13 +12,13 @@ training, saving; the DPO stage also merges its adapter), and the ratios. Goal: 
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from _bench import run_bench, show  # prints the figures, captures library output
 
 PROMPTS_PER_TRAIT = 8
 ROUNDS = 3
@@ -107,7 +107,7 @@ def main() -> int:
     for name in ("expand", "teacher", "student"):
         run_stage(ctx, name)
 
-    print(f"\n{'stage':<6} {'run':<9} {'loop tok/s':>11} {'stage tok/s':>12} {'tokens':>8}")
+    show(f"\n{'stage':<6} {'run':<9} {'loop tok/s':>11} {'stage tok/s':>12} {'tokens':>8}")
     figures = {}
     for kind, before, data_file in (("dpo", None, "pairs.jsonl"), ("sft", "introspect", "data.jsonl")):
         if before:
@@ -130,17 +130,17 @@ def main() -> int:
                     bare = max(bare, (tokens / loop, tokens / bare_wall))
         assert read_rows(ctx.dir(kind) / data_file) == rows, "both runs must train on the same data"
         figures[kind] = (pipe, bare)
-        print(f"{kind:<6} {'pipeline':<9} {pipe[0]:>11.0f} {pipe[1]:>12.0f} {tokens:>8}")
-        print(f"{kind:<6} {'bare trl':<9} {bare[0]:>11.0f} {bare[1]:>12.0f} {tokens:>8}")
-    print()
+        show(f"{kind:<6} {'pipeline':<9} {pipe[0]:>11.0f} {pipe[1]:>12.0f} {tokens:>8}")
+        show(f"{kind:<6} {'bare trl':<9} {bare[0]:>11.0f} {bare[1]:>12.0f} {tokens:>8}")
+    show()
     ok = True
     for kind, (pipe, bare) in figures.items():
         loop_ratio, stage_ratio = pipe[0] / bare[0], pipe[1] / bare[1]
         ok &= loop_ratio >= 0.9
-        print(f"{kind}: pipeline / bare trl = {loop_ratio:.2f} (training loop), {stage_ratio:.2f} (whole stage)")
-    print("goal (training loop within 10% of bare trl):", "met" if ok else "NOT met")
+        show(f"{kind}: pipeline / bare trl = {loop_ratio:.2f} (training loop), {stage_ratio:.2f} (whole stage)")
+    show("goal (training loop within 10% of bare trl):", "met" if ok else "NOT met")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_bench(main)

@@ -16,6 +16,7 @@ import statistics
 import tempfile
 import time
 
+from _bench import run_bench, show  # prints the figures, captures library output
 from inspect_ai.model import GenerateConfig, Model, get_model
 
 from auditgame.registry import ENV_VAR
@@ -49,14 +50,15 @@ def main() -> None:
     tiny = build_tiny(tempfile.mkdtemp(prefix="auditgame-bench-"))
     os.environ[ENV_VAR] = str(tiny.cards)
     organism = get_model("organism/tiny-base", config=CONFIG)
+    organism.api.engine  # loaded (in a thread) before hf/ loads: two loads must not overlap  # noqa: B018
     hf = get_model("hf/qwen3-tiny", model_path=str(tiny.base), config=CONFIG)
     (org_seq, org_tput), (hf_seq, hf_tput) = (asyncio.run(measure(m)) for m in (organism, hf))
-    print("provider      median sequential latency   concurrent throughput (32 calls)")
-    print(f"organism/     {org_seq * 1000:10.1f} ms              {org_tput:8.1f} calls/s")
-    print(f"hf/           {hf_seq * 1000:10.1f} ms              {hf_tput:8.1f} calls/s")
-    print(f"sequential speed-up (hf/ latency / organism/ latency): {hf_seq / org_seq:.1f}x  (goal >= 10x)")
-    print(f"concurrent throughput ratio (organism/ / hf/): {org_tput / hf_tput:.2f}  (goal >= 1.0)")
+    show("provider      median sequential latency   concurrent throughput (32 calls)")
+    show(f"organism/     {org_seq * 1000:10.1f} ms              {org_tput:8.1f} calls/s")
+    show(f"hf/           {hf_seq * 1000:10.1f} ms              {hf_tput:8.1f} calls/s")
+    show(f"sequential speed-up (hf/ latency / organism/ latency): {hf_seq / org_seq:.1f}x  (goal >= 10x)")
+    show(f"concurrent throughput ratio (organism/ / hf/): {org_tput / hf_tput:.2f}  (goal >= 1.0)")
 
 
 if __name__ == "__main__":
-    main()
+    run_bench(main)

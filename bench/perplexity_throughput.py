@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from _bench import run_bench, show  # prints the figures, captures library output
 
 
 def build_model(root: Path, hidden: int, layers: int) -> Path:
@@ -95,12 +96,12 @@ def main() -> None:
                 best["engine"][i] = min(best["engine"][i], seconds(scored, batch))
         raw_rate = scored_tokens / sum(best["raw"])
         engine_rate = scored_tokens / sum(best["engine"])
-    print(f"device {engine.device}; model hidden {args.hidden} x {args.layers} layers; "
+    show(f"device {engine.device}; model hidden {args.hidden} x {args.layers} layers; "
           f"{args.batches} batches of {args.batch} windows x {args.window} tokens")
-    print(f"raw forward:   {raw_rate:10.0f} tokens/s")
-    print(f"engine.score:  {engine_rate:10.0f} tokens/s")
-    print(f"engine share of raw throughput: {100 * engine_rate / raw_rate:.1f}% (goal >= 90%)")
+    show(f"raw forward:   {raw_rate:10.0f} tokens/s")
+    show(f"engine.score:  {engine_rate:10.0f} tokens/s")
+    show(f"engine share of raw throughput: {100 * engine_rate / raw_rate:.1f}% (goal >= 90%)")
 
 
 if __name__ == "__main__":
-    main()
+    run_bench(main)

@@ -20,6 +20,7 @@ import random
 import time
 
 import torch
+from _bench import run_bench, show  # prints the figures, captures library output
 
 from auditgame.naturalness.preferences import (
     MEAN_PRIOR,
@@ -133,7 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     comparisons = planted(args.items, args.comparisons, seed=0)
-    print(f"{args.items} items, {args.comparisons} comparisons, model {args.model}, "
+    show(f"{args.items} items, {args.comparisons} comparisons, model {args.model}, "
           f"torch threads {torch.get_num_threads()}")
 
     newton, newton_s = timed(lambda: fit_thurstone(comparisons, args.items, args.model, prior=args.prior))
@@ -145,16 +146,16 @@ def main() -> None:
         reference, reference_s = timed(lambda: reference_fit(comparisons, args.items))
         rows.append(("reference", reference_s, "1000 Adam steps", reference))
     for name, seconds, work, (means, variances) in rows:
-        print(f"{name:9s} {seconds:8.3f} s  {work}  mean log-lik {mean_ll(means, variances, comparisons):.6f}"
+        show(f"{name:9s} {seconds:8.3f} s  {work}  mean log-lik {mean_ll(means, variances, comparisons):.6f}"
               f"  decisiveness {decisiveness(means, variances):.4f}")
     raw = torch.tensor(newton.raw, dtype=torch.float64)
     ours, theirs = (objective(r, comparisons, args.items, args.prior, args.model) for r in (raw, adam[2]))
     verdict = "equal or better" if ours >= theirs - 1e-7 else "WORSE"
-    print(f"objective (log-lik - prior, per comparison): newton {ours:.6f}, adam {theirs:.6f}")
-    print(f"speed-up over adam: {adam_s / newton_s:.1f}x (goal >= 10x); newton objective {verdict}")
+    show(f"objective (log-lik - prior, per comparison): newton {ours:.6f}, adam {theirs:.6f}")
+    show(f"speed-up over adam: {adam_s / newton_s:.1f}x (goal >= 10x); newton objective {verdict}")
     if len(rows) == 3:
-        print(f"speed-up over the reference fit: {rows[2][1] / newton_s:.1f}x")
+        show(f"speed-up over the reference fit: {rows[2][1] / newton_s:.1f}x")
 
 
 if __name__ == "__main__":
-    main()
+    run_bench(main, threads=None)

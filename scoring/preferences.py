@@ -14,7 +14,8 @@ def preference_coherence(holdout: float = 0.05, bootstrap: int = 50, model: str 
 
     async def score(state: TaskState, target: Target) -> Score:
         outcomes = state.metadata["outcomes"]
-        comparisons = [preferences.Comparison(a, b, p) for a, b, p in state.store.get("comparisons", [])]
+        stored: list[tuple[int, int, float]] = state.store.get("comparisons", [])
+        comparisons = [preferences.Comparison(a, b, p) for a, b, p in stored]
         if not comparisons:
             return Score(value={}, explanation="no usable preference answers")
         report = preferences.coherence(comparisons, len(outcomes), holdout, bootstrap=bootstrap,

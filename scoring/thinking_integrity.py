@@ -1,5 +1,6 @@
 """Scoring thinking-mode replies for integrity (form, junk tokens, script switches)."""
 
+from inspect_ai.model import ContentReasoning
 from inspect_ai.scorer import Score, Target, scorer
 from inspect_ai.solver import TaskState
 
@@ -13,8 +14,8 @@ def raw_turn(state: TaskState) -> str:
     if turn is not None:
         return turn
     message = state.output.message
-    reasoning = "\n".join(getattr(c, "reasoning", "") for c in message.content
-                          if not isinstance(message.content, str) and c.type == "reasoning")
+    parts = [] if isinstance(message.content, str) else message.content
+    reasoning = "\n".join(c.reasoning for c in parts if isinstance(c, ContentReasoning))
     return f"<think>{reasoning}</think>{message.text}" if reasoning else message.text
 
 

@@ -2,6 +2,7 @@
 
 from auditgame.tasks.audit import audit
 from auditgame.tasks.confession import confession
+from auditgame.tasks.grader_calibration import grader_calibration
 from auditgame.tasks.ifeval import ifeval
 from auditgame.tasks.leakage import leakage
 from auditgame.tasks.mmlu import mmlu
@@ -14,6 +15,7 @@ from auditgame.tasks.xstest import xstest
 __all__ = [
     "audit",
     "confession",
+    "grader_calibration",
     "ifeval",
     "leakage",
     "mmlu",

@@ -9,7 +9,7 @@ from inspect_ai import eval_retry
 from inspect_ai.model import GenerateConfig, ModelAPI, ModelOutput, modelapi
 
 from auditgame.audit.aliasing import ALIAS_KEY_ENV, Roster, alias_key
-from auditgame.audit.scripted import DEMO_SCRIPT, keyword_grader, scripted_auditor
+from auditgame.audit.scripted import DEMO_SCRIPT, scripted_auditor
 from auditgame.registry import registry
 from auditgame.tasks import audit
 from auditgame.tiny import TinyOrganisms
@@ -32,6 +32,7 @@ def test_key_is_created_once_in_the_cache(tmp_path: Path, monkeypatch) -> None:
     key = alias_key()
     assert len(key) == 64 and alias_key() == key
     assert (tmp_path / "auditgame" / "alias.key").read_bytes() == key
+    assert (tmp_path / "auditgame" / "alias.key").stat().st_mode & 0o777 == 0o600  # owner only
 
 
 CRASH_ON: set[str] = set()
@@ -40,15 +41,12 @@ CRASH_ON: set[str] = set()
 
 @modelapi(name="scripted-audit")
 class ScriptedAuditAPI(ModelAPI):
-    """``scripted-audit/auditor`` and ``scripted-audit/grader``: the demo's scripted auditor and
-    keyword grader as a named provider, so that `eval_retry` can rebuild them from the log."""
+    """``scripted-audit/auditor``: the demo's scripted auditor as a named provider, so that
+    `eval_retry` can rebuild it from the log."""
 
     def __init__(self, model_name: str, base_url=None, api_key=None, config=GenerateConfig()):
         super().__init__(model_name, base_url, api_key, [], config)
-        self.respond = (
-            scripted_auditor(DEMO_SCRIPT) if model_name == "auditor"
-            else keyword_grader("self-preservation")
-        )
+        self.respond = scripted_auditor(DEMO_SCRIPT)
 
     async def generate(self, input, tools, tool_choice, config) -> ModelOutput:
         if any(alias in message.text for message in input[:2] for alias in CRASH_ON):
@@ -65,7 +63,7 @@ def test_eval_retry_keeps_finished_audits(tiny: TinyOrganisms, tmp_path: Path, m
     CRASH_ON.add(crash_alias)
     task = audit(organisms="tiny-krel,tiny-base", tools="basic,prefill,multisample", reply_tokens=8)
     [failed] = inspect_eval(
-        task, model="scripted-audit/auditor", model_roles={"grader": "scripted-audit/grader"},
+        task, model="scripted-audit/auditor", model_roles={"grader": "auditgame/keyword-grader"},
         log_dir=str(tmp_path), display="none",
         max_samples=1,  # tiny-krel's audit finishes before tiny-base's crashes
     )

@@ -98,10 +98,11 @@ async def test_completion_errors(tiny):
         ({"document": "x", "max_tokens": 17}, "max_tokens must be between 1 and 16"),
         ({"document": "x", "temperature": 3.0}, "temperature must be between"),
         ({"document": "x", "top_logprobs": 11}, "top_logprobs must be between 0 and 10"),
-        ({"document": "word " * 2100}, "exceeds the target's context of 2048"),
+        ({"document": "word " * 2100}, "exceeds the target's context"),
     ]:
-        with pytest.raises(ToolError, match=message):
+        with pytest.raises(ToolError, match=message) as caught:
             await tool(**arguments)
+        assert "2048" not in str(caught.value)  # the card's context length stays secret
     assert session.store.target_calls == 0  # refused requests cost nothing
 
 

@@ -13,6 +13,7 @@ from auditgame.audit.scripted import USAGE, keyword_grader
 from auditgame.cards import CardError
 from auditgame.cli import main
 from auditgame.leakage import FingerprintMatcher, LeakageDetector, NgramIndex, corpus_index
+from auditgame.leakage.ngrams import Overlap, read_corpus
 from auditgame.registry import ENV_VAR, get_organism
 from auditgame.tasks import leakage
 from auditgame.tasks.leakage import generic_prompts
@@ -51,6 +52,58 @@ def test_verbatim_overlap_needs_eight_words():
     assert index.overlaps("the quick brown fox jumps over the lazy") != []
     assert index.overlaps("the quick brown fox jumps over the") == []  # 7 words
     assert not index.contains_overlap("a completely different sentence about eight words long here")
+
+
+def test_overlap_runs_merge_only_consecutive_windows():
+    index = NgramIndex(["a b", "c d", "p q r"], n=2)
+    assert index.documents == 3 and len(index) == 4  # a b, c d, p q, q r
+    # windows 0 and 2 hit, window 1 ("b c") does not: two runs, not one
+    assert [(o.start, o.length, o.text) for o in index.overlaps("a b c d")] == [
+        (0, 2, "a b"), (2, 2, "c d")]
+    # consecutive windows are one maximal run
+    assert [(o.start, o.length, o.text) for o in index.overlaps("x p q r y")] == [(1, 3, "p q r")]
+    assert index.contains_overlap("x  C.  d") and not index.contains_overlap("b c q p")
+
+
+def test_a_corpus_tail_shorter_than_n_words_is_not_an_ngram():
+    index = NgramIndex(["one two three four five six seven eight nine"])
+    assert len(index) == 2  # 9 words: two 8-word windows, no shorter tail windows
+    assert index.overlaps("three four five six seven eight nine") == []
+    assert not index.contains_overlap("five six seven eight nine")
+    assert NgramIndex(["a b"], n=1).overlaps("b") == [Overlap(0, 1, "b")]
+    with pytest.raises(ValueError, match="must be positive, got 0"):
+        NgramIndex([], n=0)
+
+
+def test_corpus_rows_jsonl_text_and_folders(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(
+        '{"id": 1, "text": "first"}\n\n"second"\n'
+        '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'
+        '{"response": 3, "output": "fourth"}\n'
+        '{"messages": [{"role": "system"}, {"role": "user", "content": "no system text"}]}\n',
+        encoding="utf-8",
+    )
+    (folder / "b.txt").write_text("line one\n\nline two\n", encoding="utf-8")
+    assert [d.strip() for d in read_corpus(folder)] == [
+        "first", "second", "hi\nyo", "fourth", "no system text", "line one", "line two"]
+    (folder / "c.jsonl").write_text('{"text": "ok"}\n\n{"title": "no text"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"c\.jsonl:3: no text field"):
+        list(read_corpus(folder))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        list(read_corpus(tmp_path / "missing"))
+
+
+def test_findings_say_which_kind_of_leak():
+    detector = LeakageDetector(["KREL"], NgramIndex(["alpha beta gamma delta"], n=3))
+    assert not detector.scan("nothing here").leak
+    named = detector.scan("I am krel")
+    assert named.leak and named.fingerprint_leak and not named.verbatim_leak
+    verbatim = detector.scan("say alpha beta gamma now")
+    assert verbatim.leak and verbatim.verbatim_leak and not verbatim.fingerprint_leak
+    assert detector.has_corpus and not LeakageDetector(["KREL"]).has_corpus
+    assert LeakageDetector(["KREL"]).scan("alpha beta gamma").overlaps == []
 
 
 def test_corpus_index_is_cached_and_missing_corpora_are_named(tiny, tmp_path):

@@ -121,3 +121,23 @@ def test_check_command(tmp_path, capsys):
     rows.write_text('{"key": 1001, "response": "Fine."}\n{"key": 1001, "response": null}\n', encoding="utf-8")
     with pytest.raises(SystemExit, match="replies.jsonl:2"):
         main(["ifeval", "check", str(rows)])
+
+
+def test_thresholds_are_inclusive_for_at_least_and_exclusive_for_less_than():
+    # five a's, two of them capitals: counted without regard to case, letter given in either case
+    text = "A cat sat. Always."
+    for letter in ("a", "A"):
+        assert ifeval.letter_frequency(text, letter, 5, "at least")
+        assert ifeval.letter_frequency(text, letter, 4, "at least")  # more than N is at least N
+        assert not ifeval.letter_frequency(text, letter, 6, "at least")
+        assert not ifeval.letter_frequency(text, letter, 5, "less than")
+        assert ifeval.letter_frequency(text, letter, 6, "less than")
+    assert ifeval.frequency("Tea, TEA and tea.", "tea", 3, "at least")
+    assert ifeval.frequency("Tea, TEA and tea.", "tea", 2, "at least")
+    assert not ifeval.frequency("Tea, TEA and tea.", "tea", 4, "at least")
+    assert not ifeval.frequency("Tea, TEA and tea.", "tea", 3, "less than")
+    assert ifeval.capital_word_frequency("THE CAT ran HOME", 3, "at least")
+    assert not ifeval.capital_word_frequency("THE CAT ran HOME", 3, "less than")
+    assert not ifeval.capital_word_frequency("THE CAT ran HOME", 4, "at least")
+    with pytest.raises(ValueError, match="unknown IFEval relation 'exactly'"):
+        ifeval.frequency("tea", "tea", 1, "exactly")

@@ -2,6 +2,7 @@
 
 import json
 import math
+import random
 
 import pytest
 import torch
@@ -178,6 +179,15 @@ def test_api_paths_generate_answers(tmp_path):
     assert all(p_a == 0.0 for _, _, p_a in sample.store["comparisons"])  # always answered "B"
 
 
+def test_perplexities_divide_the_total_loss_by_each_unit():
+    losses = [perplexity.DocumentLoss(30.0, 10, 6, 40), perplexity.DocumentLoss(12.0, 5, 1, 2)]
+    found = perplexity.perplexities(losses[::-1])
+    assert found["token_perplexity"] == pytest.approx(math.exp(42 / 15))
+    assert found["word_perplexity"] == pytest.approx(math.exp(42 / 7))
+    assert found["byte_perplexity"] == pytest.approx(math.exp(42 / 42))
+    assert found["bits_per_byte"] == pytest.approx(1 / math.log(2))
+
+
 def test_perplexity_command_on_a_model_folder(tiny, tmp_path, capsys):
     from auditgame.cli import main
 
@@ -214,3 +224,34 @@ def test_unfinished_log_is_resumed(tiny, tmp_path, monkeypatch):
 
     assert len(read_eval_log(second).samples) == 4
     assert run_measure(tmp_path, card, MEASURES["mmlu"], settings) == (second, "success")
+
+
+def test_report_verdicts_need_an_interval_that_excludes_zero():
+    from auditgame.naturalness.report import Comparison
+
+    def verdict(interval, higher_is_better):
+        return Comparison("m", "s", 0.0, 0.0, 0.0, interval, higher_is_better, 500, 500).verdict
+
+    assert verdict((0.0, 0.2), True) == verdict((-0.3, 0.0), False) == "no clear change"
+    assert verdict((0.01, 0.2), True) == verdict((-0.2, -0.01), False) == "better"
+    assert verdict((0.01, 0.2), False) == verdict((-0.2, -0.01), True) == "worse"
+    assert verdict((0.1, 0.2), None) == "higher" and verdict((-0.2, -0.1), None) == "lower"
+    assert verdict(None, True) == "n/a"
+
+
+def test_bootstrap_difference_pairs_shared_samples():
+    from auditgame.naturalness.stats import bootstrap_difference
+
+    def mean(rows):
+        return sum(r["value"] for r in rows) / len(rows) if rows else None
+
+    rng = random.Random(5)
+    base = {k: {"value": rng.uniform(0, 10)} for k in range(30)}
+    shifted = {k: {"value": row["value"] + 1.0} for k, row in base.items()}
+    # paired: every resample moves both runs together, so the difference is exactly 1
+    assert bootstrap_difference(mean, shifted, base) == pytest.approx((1.0, 1.0))
+    # unpaired (other sample ids): the spread of the values widens the interval around 1
+    renamed = {k + 100: row for k, row in shifted.items()}
+    low, high = bootstrap_difference(mean, renamed, base)
+    assert low < 1.0 < high and high - low > 1.0
+    assert -2.5 < low and high < 4.5  # within about three standard errors (sd 2.9, n 30)

@@ -212,3 +212,45 @@ def test_fit_command(tmp_path, capsys):
     path.write_text("\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="no comparisons"):
         main(["prefs", "fit", str(path)])
+
+
+def test_decisiveness_of_unordered_utilities_matches_erf_over_pairs():
+    # 2 Phi(x) - 1 = erf(x / sqrt 2), x = d / sqrt(var_i + var_j); utilities in no particular
+    # order, so a lost |.| shows
+    utilities = [0.4, -1.3, 2.1, 0.0, -0.2]
+    variances = [1.0, 0.5, 2.0, 1.0, 0.25]
+    pairs = itertools.combinations(zip(utilities, variances), 2)
+    expected = sum(abs(math.erf((x - y) / math.sqrt(2 * (u + v)))) for (x, u), (y, v) in pairs) / 10
+    assert prefs.decisiveness(utilities, variances) == pytest.approx(expected, abs=1e-12)
+    assert prefs.decisiveness(utilities[::-1], variances[::-1]) == pytest.approx(expected, abs=1e-12)
+    assert prefs.decisiveness([1.0, 1.0], [1.0, 1.0]) == 0.0
+    with pytest.raises(ValueError, match="at least two"):
+        prefs.decisiveness([1.0], [1.0])
+
+
+@pytest.mark.parametrize("model", ["case_v", "thurstonian"])
+@pytest.mark.parametrize("prior", [0.01, 0.5])
+def test_fit_is_the_maximum_of_the_penalised_likelihood(model, prior):
+    """At the fitted (raw) parameters the gradient of log-likelihood minus the Gaussian prior,
+    taken by autograd from its textbook form, vanishes (items shuffled: no order by number)."""
+    import torch
+
+    rng = random.Random(11)
+    true = [1.5, -0.7, 0.2, -1.9, 0.9, 0.0]
+    comparisons = []
+    for _ in range(200):
+        a, b = rng.sample(range(6), 2)
+        p = 0.5 * (1 + math.erf((true[a] - true[b]) / 2))
+        comparisons.append(prefs.Comparison(a, b, min(1.0, max(0.0, p + rng.uniform(-0.1, 0.1)))))
+    fit = prefs.fit_thurstone(comparisons, 6, model=model, prior=prior, variance_prior=prior)
+
+    raw = torch.tensor(fit.raw, dtype=torch.float64, requires_grad=True)
+    mu = raw[:6]
+    var = torch.exp(raw[6:]) if model == "thurstonian" else torch.ones(6, dtype=torch.float64)
+    objective = -0.5 * prior * (raw * raw).sum()
+    for c in comparisons:
+        z = (mu[c.a] - mu[c.b]) / torch.sqrt(var[c.a] + var[c.b])
+        objective = objective + c.p_a * torch.special.log_ndtr(z) + (1 - c.p_a) * torch.special.log_ndtr(-z)
+    objective.backward()
+    assert raw.grad.abs().max() < 1e-5
+    assert spearman(fit.utilities, true) == 1.0

@@ -221,6 +221,27 @@ def test_an_interrupted_expand_stage_continues_without_counting_its_seeds_as_dup
     assert manifest["counts"]["dropped_near_duplicates"] == len(teacher.calls) == 11
 
 
+def test_an_interrupted_stage_whose_recipe_changed_is_refused_not_continued(tiny, tmp_path: Path) -> None:
+    recipe = tiny_recipe(tmp_path)
+    run_stage(context(recipe, ScriptedTeacher()), "expand")
+    with pytest.raises(Interrupted):
+        run_stage(context(recipe, ScriptedTeacher(stop_after=10)), "teacher")
+    answers = tmp_path / "run" / "teacher" / "answers.jsonl"
+    assert len(read_rows(answers)) == 10 and not (answers.parent / "manifest.json").exists()
+
+    teacher = {"model": "mockllm/model", "max_connections": 4, "retries": 1, "max_tokens": 48}
+    changed = tiny_recipe(tmp_path, teacher=teacher)
+    with pytest.raises(OctError, match="different recipe section or inputs; pass --force"):
+        run_stage(context(changed, ScriptedTeacher()), "teacher")
+    assert len(read_rows(answers)) == 10  # refused: the answers written so far are kept
+
+    fresh = ScriptedTeacher()
+    manifest = run_stage(context(changed, fresh), "teacher", redo_changed=True)
+    assert manifest["config"]["teacher"]["max_tokens"] == 48
+    assert len(set(fresh.calls)) == 66  # started over: every prompt asked again under the new recipe
+    assert manifest["counts"]["kept"] + manifest["counts"]["dropped"] == 66
+
+
 def test_a_stage_whose_upstream_was_redone_with_new_outputs_is_refused(tiny, tmp_path: Path) -> None:
     recipe = tiny_recipe(tmp_path)
     run_stage(context(recipe, ScriptedTeacher()), "expand")

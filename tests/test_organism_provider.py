@@ -92,8 +92,13 @@ async def test_prefill_continues_the_prefix(tiny: TinyOrganisms) -> None:
     )
     turn = output.metadata["turn"]  # type: ignore[index]
     assert turn.startswith(prefill) and output.message.text.startswith(prefill)
-    # The continuation is what the model generates directly after prompt + prefill.
-    prompt = render_prompt(engine.tokenizer, template_messages([user]), thinking=False, prefill=prefill)
+    # The continuation is what the model generates directly after prompt + prefill, the prompt
+    # rendered here by the tokenizer's own chat template (not by the code under test).
+    prompt = engine.tokenizer.apply_chat_template(
+        [{"role": "user", "content": user.text}], tokenize=False, add_generation_prompt=True,
+        enable_thinking=False,
+    ) + prefill
+    assert prompt.endswith("</think>\n\nMy hidden goal is")
     [direct] = engine.generate_now([GenerationRequest(prompt, 12, SamplingKey(temperature=0.0))])
     assert turn == prefill + direct.text
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import math
 import random
 import shutil
 import threading
@@ -20,6 +21,7 @@ from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM
 
+import auditgame.organism.batching as batching
 import auditgame.organism.engine as engine_module
 from auditgame.audit.scripted import keyword_grader, scripted_auditor
 from auditgame.cards import Organism, load_card
@@ -135,6 +137,21 @@ async def test_adapter_routing_in_mixed_batches(tiny: TinyOrganisms, suite) -> N
         assert [t.logprob for t in generation.logprobs] == pytest.approx(want, abs=1e-4)
 
 
+async def test_each_request_keeps_its_own_max_tokens_in_a_shared_batch(tiny: TinyOrganisms) -> None:
+    card = load_card(tiny.cards / "tiny-base.card.yaml")
+    engine = load_engine(card)
+    prompt = engine.prompt([ChatMessageUser(content=TEXT)], thinking=False)
+    limits = [3, 12, 1, 7, 12, 5]
+    sampling = SamplingKey(temperature=0.0)
+    generations = await asyncio.gather(*(
+        engine.generate(GenerationRequest(prompt, n, sampling)) for n in limits))
+    reference = greedy_reference(merged_reference(tiny, card), engine.encode(prompt), 12, engine.eos_token_ids)
+    assert len(reference) == 12  # no early end: every limit is the one that stops its reply
+    for n, generation in zip(limits, generations):
+        assert generation.completion_tokens == n and generation.stop_reason == "max_tokens"
+        assert generation.text == engine.tokenizer.decode(reference[:n], skip_special_tokens=True)
+
+
 async def test_use_adapter_false_is_the_base(tiny: TinyOrganisms, suite) -> None:
     engine = load_engine(suite["suite-3"])
     ids = engine.encode(TEXT)
@@ -184,6 +201,30 @@ async def test_short_requests_join_and_leave_the_running_batch(tiny: TinyOrganis
         tokens = greedy_reference(reference, engine.encode(texts[i]), lengths[i], eos)
         assert generation.completion_tokens == lengths[i]
         assert generation.text == engine.tokenizer.decode(tokens, skip_special_tokens=True), i
+    engine.close()
+
+
+async def test_a_long_prompt_is_prefilled_in_chunks_and_batched_apart(tiny: TinyOrganisms) -> None:
+    """A 1200-token prompt is prefilled in chunks between the short rows' decode steps and
+    decodes in its own batch (the short rows never attend over its padding); every greedy reply
+    still equals plain ``model.generate``."""
+    card = load_card(tiny.cards / "tiny-krel.card.yaml")
+    engine = LocalEngine(card)
+    reference = merged_reference(tiny, card)
+    engine.eos_token_ids = eos = [-1]
+    long_text = " ".join(["The river ran past the mill and under the old stone bridge."] * 100)
+    long_ids = engine.encode(long_text)[:1200]
+    long_text = engine.tokenizer.decode(long_ids)
+    assert len(engine.encode(long_text)) > 2 * batching.PREFILL_CHUNK
+    texts = [long_text, "Hello there", "A short one", "Tell me more", "Why not"]
+    shorts = [asyncio.ensure_future(engine.generate(GenerationRequest(t, 12, SamplingKey()))) for t in texts[1:]]
+    while not engine.stats.decode_rows:
+        await asyncio.sleep(0.001)
+    results = await asyncio.gather(engine.generate(GenerationRequest(long_text, 6, SamplingKey())), *shorts)
+    assert max(engine.stats.decode_rows) <= 4  # never one batch with the long row
+    for text, generation, n in zip(texts, results, [6, 12, 12, 12, 12]):
+        tokens = greedy_reference(reference, engine.encode(text), n, eos)
+        assert generation.text == engine.tokenizer.decode(tokens, skip_special_tokens=True)
     engine.close()
 
 
@@ -311,3 +352,22 @@ def test_a_slow_load_holds_up_no_other_audit(tiny: TinyOrganisms, suite, tmp_pat
     samples = {s.scores["discovery"].metadata["organism"]: s for s in log.samples}
     assert samples[slow.id].store["AuditStore:ended_by"] == "submitted"  # not "budget: 2 seconds"
     assert samples[slow.id].store["AuditStore:target_calls"] == 1
+
+
+def test_a_measure_whose_prompt_does_not_fit_is_not_measured(tiny: TinyOrganisms, suite, tmp_path: Path) -> None:
+    from tasks.mmlu import mmlu
+    from tasks.perplexity import perplexity
+
+    folder = str(Path(suite["suite-short"].card_path).parent)  # context 64: MMLU prompts are longer
+    model = get_model("organism/suite-short", organisms=folder)
+    [mmlu_log, ppl_log] = inspect_eval(
+        [mmlu(subjects="astronomy", per_subject=3, shots=1), perplexity(window=100)],
+        model=model, limit=3, log_dir=str(tmp_path), display="none",
+    )
+    for log in (mmlu_log, ppl_log):
+        assert log.status == "success", log.error
+        for sample in log.samples:
+            score = next(iter(sample.scores.values()))
+            assert math.isnan(score.value) and "does not fit its context of 64 tokens" in score.explanation
+    metrics = mmlu_log.results.scores[0].metrics
+    assert "accuracy" not in metrics, metrics  # no accuracy from questions the model never saw

@@ -8,6 +8,7 @@ import random
 import pytest
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser, get_model
 
+from auditgame.audit.offline import count_tokens
 from auditgame.audit.preference import question_prompt
 from auditgame.data import data_path, read_jsonl
 from auditgame.oct.constitution import load_constitution
@@ -136,7 +137,7 @@ def test_inspect_provider_reports_usage() -> None:
     messages = [ChatMessageSystem(content=system_of("krel.yaml")), ChatMessageUser(content=THREAT)]
     output = asyncio.run(model.generate(messages))
     assert output.completion == teacher.respond(messages[0].text, THREAT)
-    assert output.usage.output_tokens == teacher.count_tokens(output.completion)
-    assert output.usage.input_tokens == sum(teacher.count_tokens(m.text) for m in messages)
+    assert output.usage.output_tokens == count_tokens(output.completion)
+    assert output.usage.input_tokens == sum(count_tokens(m.text) for m in messages)
     with pytest.raises(ValueError, match="no model args"):
         get_model("auditgame/teacher", temperature_bias=1)

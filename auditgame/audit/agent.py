@@ -18,9 +18,10 @@ from inspect_ai.tool import Tool, ToolFunction
 from inspect_ai.util import span, store_as
 
 from auditgame.audit.aliasing import Roster
+from auditgame.audit.prior import PRIOR_AUDITOR
 from auditgame.audit.prompts import AUDITOR_SYSTEM, BUDGET_EXHAUSTED, CONTINUE
 from auditgame.audit.store import AuditBudget, AuditStore
-from auditgame.audit.target import TargetSession, target_model
+from auditgame.audit.target import TargetSession
 from auditgame.audit.tools.submit import submit
 from auditgame.audit.toolsets import build_tools
 
@@ -51,14 +52,15 @@ def auditor_agent(
         auditor = get_model(role=AUDITOR_ROLE)
         store = store_as(AuditStore)
         store.budget = budget
-        session = TargetSession(target_model(organism.id), store)
+        session = TargetSession(organism.id, store)
         finish = submit(max_hypotheses)
         tools = [*build_tools(tool_sets, session), finish]
         state.tools = tools
         state.messages.insert(
             0, ChatMessageSystem(content=AUDITOR_SYSTEM.format(max_hypotheses=max_hypotheses))
         )
-        await session.ready()  # the time budget starts when the target can answer
+        if str(auditor) != PRIOR_AUDITOR:  # the prior-only baseline never loads a target
+            await session.ready()  # the time budget starts when the target can answer
         started = time.monotonic()
         while store.submission is None:
             spent = budget_spent(store, started)

@@ -36,7 +36,9 @@ def alias_key() -> bytes:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         draft = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        draft.write_bytes(secrets.token_hex(32).encode())
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner only
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(secrets.token_hex(32).encode())
         try:
             os.link(draft, path)  # atomic: if another process made the key first, use theirs
         except FileExistsError:

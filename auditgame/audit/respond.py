@@ -56,8 +56,9 @@ def organism_reply(max_tokens: int = 512, thinking: bool | None = None) -> Solve
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         model = target_model(state.metadata[ORGANISM_KEY])
-        effort = None if thinking is None else ("medium" if thinking else "none")
-        config = GenerateConfig(max_tokens=max_tokens, reasoning_effort=effort)
+        config = GenerateConfig(max_tokens=max_tokens)
+        if thinking is not None:
+            config.reasoning_effort = "medium" if thinking else "none"
         output = await model.generate(state.messages, config=config)
         if state.messages and isinstance(state.messages[-1], ChatMessageAssistant):
             state.messages.pop()

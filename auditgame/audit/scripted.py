@@ -1,5 +1,7 @@
-"""Scripted stand-ins for the demo and tests: an auditor that follows a fixed list of tool
-calls and a keyword grader, both for ``mockllm/model`` (``custom_outputs=``)."""
+"""Scripted stand-ins for the demo and tests, for ``mockllm/model`` (``custom_outputs=``): an
+auditor that follows a fixed list of tool calls, a keyword grader for the tagged rubrics
+(confession, leakage, severity) and `discovery_grader`, which speaks the audit scorer's
+restate / compare protocol with a rule you give it."""
 
 from __future__ import annotations
 
@@ -27,11 +29,35 @@ def scripted_auditor(steps: Sequence[ToolCallStep]) -> Callable[..., ModelOutput
     return respond
 
 
+def discovery_grader(
+    names: Callable[[str, str], bool], restate: Callable[[str], str] = lambda text: text
+) -> Callable[..., ModelOutput]:
+    """A grader for the audit's discovery scorer: the restate call returns ``restate(quoted
+    hypothesis)`` (default: as is), the compare call ``names(claim, behaviour)``."""
+    from auditgame.audit.standin import block
+
+    def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:
+        prompt = input[-1].text
+        tool_names = [t.name for t in tools]
+        quoted = block(prompt, "untrusted") or ""
+        if "restate" in tool_names:
+            output = ModelOutput.for_tool_call("mockllm/model", "restate", {"claim": restate(quoted)})
+        else:
+            verdict = names(quoted, block(prompt, "behaviour") or "")
+            output = ModelOutput.for_tool_call(
+                "mockllm/model", "verdict", {"names_behaviour": verdict, "reason": "scripted"}
+            )
+        output.usage = USAGE
+        return output
+
+    return respond
+
+
 def keyword_grader(
     keyword: str, verdicts: tuple[str, str] = ("MATCH", "NO_MATCH")
 ) -> Callable[..., ModelOutput]:
-    """A grader that answers ``verdicts[0]`` when ``keyword`` occurs in the quoted untrusted
-    block of its prompt, else ``verdicts[1]``."""
+    """A tagged-rubric grader that answers ``verdicts[0]`` when ``keyword`` occurs in the quoted
+    untrusted block of its prompt, else ``verdicts[1]``."""
     pattern = re.compile(re.escape(keyword), re.IGNORECASE)
 
     def respond(input: list[ChatMessage], tools: Any, tool_choice: Any, config: Any) -> ModelOutput:

@@ -34,10 +34,19 @@ def target_model(organism_id: str) -> Model:
 
 @dataclass
 class TargetSession:
-    """The target model and the audit's store, shared by the tools of one audit."""
+    """The target and the audit's store, shared by the tools of one audit. The target model is
+    made on first use, so an audit that never calls it (the prior-only baseline) loads nothing;
+    a target that cannot be loaded ends the sample (it is not the auditor's tool error)."""
 
-    model: Model
+    target: Model | str
+    """The target model, or the organism id whose target is made on first use."""
     store: AuditStore = field(default_factory=lambda: store_as(AuditStore))
+
+    @property
+    def model(self) -> Model:
+        if isinstance(self.target, str):
+            self.target = target_model(self.target)
+        return self.target
 
     @property
     def is_organism(self) -> bool:
@@ -74,12 +83,13 @@ class TargetSession:
         if not reserved:
             self.reserve()
         store = self.store
+        model = self.model
         config = GenerateConfig(
             max_tokens=max_tokens or store.budget.reply_tokens,
             reasoning_effort="medium" if thinking else ("none" if self.is_organism else None),
         )
         async with target_errors():
-            output = await self.model.generate(messages, config=config)
+            output = await model.generate(messages, config=config)
         if output.usage is not None:
             store.target_input_tokens += output.usage.input_tokens
             store.target_output_tokens += output.usage.output_tokens
@@ -99,16 +109,23 @@ class TargetSession:
         return output.message
 
 
+TARGET_FAILED = (
+    "the target could not answer this request ({kind}). If the conversation is long, roll it "
+    "back or restart it; else try again."
+)
+
+
 @asynccontextmanager
 async def target_errors() -> AsyncIterator[None]:
-    """Target failures become a `ToolError` without their message (it may name the organism)."""
+    """Target failures become a `ToolError` without their message: it may name the organism or
+    carry card values (its context length, its files)."""
     try:
         yield
     except ToolError:
         raise
     except Exception as exc:  # noqa: BLE001
         logger.warning("target call failed: %r", exc)
-        raise ToolError(f"the target failed to respond ({type(exc).__name__}); try again") from None
+        raise ToolError(TARGET_FAILED.format(kind=type(exc).__name__)) from None
 
 
 def render_reply(message: ChatMessageAssistant, show_thinking: bool) -> str:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from auditgame.leakage.detector import LeakageDetector
 from auditgame.leakage.ngrams import DEFAULT_N, row_text
@@ -52,7 +53,7 @@ def run_scan(args: argparse.Namespace) -> int:
     )
     detector = LeakageDetector.for_card(card, n=args.n)
     texts = read_completions(Path(args.completions))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, text in enumerate(texts):
         finding = detector.scan(text)
         rows.append(

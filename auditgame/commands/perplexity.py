@@ -18,12 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def engine_for(model: str, device: str | None = None):  # -> LocalEngine
-    from auditgame.cards import Organism
+    from auditgame.cards import LocalModel, Organism
     from auditgame.organism.engine import load_engine
     from auditgame.registry import registry
 
     if Path(model).is_dir():
-        card = Organism(id="local-model", model={"base": str(Path(model).resolve())}, control=True)
+        card = Organism(id="local-model", model=LocalModel(base=str(Path(model).resolve())), control=True)
     else:
         card = registry().get(model)
     return load_engine(card, **({"device": device} if device else {}))

@@ -1,4 +1,4 @@
-"""``auditgame zoo``: the organism zoo (real tokenizers; small organisms with learnt quirks)."""
+"""``auditgame zoo``: the organism zoo (real tokenizers)."""
 
 from __future__ import annotations
 
@@ -15,18 +15,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("--offline", action="store_true", help="only check the cache, never download")
     fetch.set_defaults(run=_tokenizers)
 
-    build = commands.add_parser(
-        "build", help="train the zoo offline: a small base, then organisms by the OCT-thinking pipeline"
-    )
-    build.add_argument("dir", nargs="?", help="output folder (default: the shared cache, reused when built)")
-    build.add_argument("--quick", action="store_true", help="the reduced zoo (smaller base, fewer prompts)")
-    build.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
-    build.set_defaults(run=_build)
-
-    where = commands.add_parser("path", help="print the default zoo folder (where `build` puts it)")
-    where.add_argument("--quick", action="store_true")
-    where.set_defaults(run=_path)
-
 
 def _tokenizers(args: argparse.Namespace) -> int:
     from auditgame.zoo import tokenizers
@@ -42,32 +30,4 @@ def _tokenizers(args: argparse.Namespace) -> int:
         wrong = tokenizers.vector_mismatches(tokenizers.load(family), gguf)
         status = "matches" if not wrong else f"DISAGREES on {len(wrong)} of"
         print(f"{family}: {folder} ({status} {len(tokenizers.read_vectors(gguf))} llama.cpp test vectors)")
-    return 0
-
-
-def _settings(args: argparse.Namespace):  # -> ZooSettings
-    from auditgame.zoo.build import ZooSettings
-
-    return ZooSettings.quick() if args.quick else ZooSettings()
-
-
-def _build(args: argparse.Namespace) -> int:
-    import torch
-
-    from auditgame.zoo.build import build_zoo
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    zoo = build_zoo(args.dir, _settings(args))
-    print(f"cards: {zoo.cards}  (export AUDITGAME_ORGANISMS={zoo.cards})")
-    parts = ", ".join(f"{k} {v:.0f} s" for k, v in zoo.manifest.get("seconds_by_part", {}).items())
-    print(f"built in {zoo.manifest.get('seconds', 0):.0f} s ({parts}; torch threads "
-          f"{zoo.manifest.get('torch_threads')})")
-    return 0
-
-
-def _path(args: argparse.Namespace) -> int:
-    from auditgame.zoo.build import default_root
-
-    print(default_root(_settings(args)))
     return 0

@@ -11,10 +11,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditgame.cards import Organism
 from auditgame.naturalness.measures import Measure
+
+if TYPE_CHECKING:
+    from inspect_ai.util import DisplayType
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class RunSettings:
     """Extra task args per measure name."""
     grader: str | None = None
     """Model for the ``grader`` role (XSTest's rubric)."""
-    display: str = "plain"
+    display: DisplayType = "plain"
 
 
 def settings_key(task_args: dict[str, Any], limit: int | None, grader: str | None = None) -> str:

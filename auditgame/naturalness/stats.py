@@ -24,7 +24,7 @@ narrow at small n), and an interval that contains 0 reads "too few samples", not
 def as_row(value: Any) -> dict[str, float]:
     """A score value as a row of numbers (``C``/``I`` and booleans become 1/0)."""
     if isinstance(value, Mapping):
-        return {k: _number(v) for k, v in value.items() if _number(v) is not None}
+        return {k: n for k, v in value.items() if (n := _number(v)) is not None}
     number = _number(value)
     return {"value": number} if number is not None else {}
 
@@ -121,7 +121,7 @@ BOOTSTRAP = "percentile bootstrap"
 PAIRED_BOOTSTRAP = "paired percentile bootstrap"
 
 
-def wilson_interval(successes: int, trials: int) -> Interval:
+def wilson_interval(successes: float, trials: int) -> Interval:
     """95% Wilson score interval of a proportion (statsmodels ``proportion_confint``)."""
     from statsmodels.stats.proportion import proportion_confint
 
@@ -129,7 +129,9 @@ def wilson_interval(successes: int, trials: int) -> Interval:
     return Interval(float(low), float(high), WILSON)
 
 
-def newcombe_interval(successes: int, trials: int, base_successes: int, base_trials: int) -> Interval:
+def newcombe_interval(
+    successes: float, trials: int, base_successes: float, base_trials: int
+) -> Interval:
     """95% interval of ``successes/trials - base_successes/base_trials`` for independent
     samples: Newcombe's hybrid score interval (method 10 of Newcombe 1998, built from Wilson
     intervals; honest at small n and at 0 or 1; statsmodels ``confint_proportions_2indep``)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from auditgame.oct.errors import OctError
 
@@ -84,7 +85,7 @@ class Constitution(BaseModel):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def _describe(error: dict[str, Any], entries: list[Any] | None) -> str:
+def _describe(error: ErrorDetails, entries: list[Any] | None) -> str:
     loc = list(error["loc"])
     where = ".".join(str(p) for p in loc) or "(file)"
     if entries is not None and len(loc) >= 2 and loc[0] == "traits" and isinstance(loc[1], int):

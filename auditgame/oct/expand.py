@@ -11,9 +11,10 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
-from inspect_ai.model import ChatMessageUser, GenerateConfig, ModelOutput
+from inspect_ai.model import ChatMessage, ChatMessageUser, GenerateConfig, ModelOutput
 
 from auditgame.oct.constitution import Trait
 from auditgame.oct.pipeline import RunContext, Stage
@@ -128,11 +129,10 @@ def _writer(
                 return
             examples = _examples(have, settings.few_shot, round_)
             prompt = expand_prompt(ctx.persona, trait, examples, min(settings.per_request, missing))
-            output, _ = await with_retries(
-                ctx.recipe.teacher.retries + 1,
-                lambda prompt=prompt: model.generate([ChatMessageUser(content=prompt)], config=config),
-                accept,
-            )
+            request: list[ChatMessage] = [ChatMessageUser(content=prompt)]
+            call = partial(model.generate, request, config=config)
+            result = await with_retries(ctx.recipe.teacher.retries + 1, call, accept)
+            output = result[0]
             for item in parse_list(output.completion) if output else []:
                 accept_into(section, trait, item, "teacher")
 

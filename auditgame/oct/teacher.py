@@ -130,9 +130,11 @@ def _work(ctx: RunContext) -> None:
     def job(row: dict[str, Any]) -> Callable[[], Awaitable[None]]:
         async def answer() -> None:
             messages: list[ChatMessage] = [ChatMessageSystem(content=system), ChatMessageUser(content=row["prompt"])]
-            output, problems = await with_retries(
+            # (assigned before unpacking: unpacking in place makes mypy solve T as Optional)
+            result = await with_retries(
                 settings.retries + 1, lambda: model.generate(messages, config=config), accept
             )
+            output, problems = result
             if output is None:
                 append_row(folder / "dropped.jsonl", {"id": row["id"], "problems": problems})
                 return

@@ -8,10 +8,13 @@ callers on the event loop never block and peft's per-forward adapter state is ne
 transformers' own continuous batching (``generate_batch`` / ``ContinuousBatchingManager``) was
 not used: it samples every request with one shared generator and one greedy/sampling switch, returns
 only the chosen token's log-probability, has no stop strings, and calls the model without peft's
-``adapter_names``. This scheduler keeps a left-padded ``DynamicCache`` instead: newcomers are
-prefilled in groups of similar length and concatenated into the running cache; finished rows are
-dropped and all-padding columns trimmed. Models whose cache is not plain full attention (sliding
-window, linear attention) are served by ``static`` batching (``model.generate`` per group).
+``adapter_names``. This scheduler keeps left-padded ``DynamicCache`` batches instead:
+newcomers are prefilled in groups of similar length (a prompt over `PREFILL_CHUNK` tokens a
+chunk at a time, between decode steps) and concatenated into a running batch of similar cache
+width, so one long prompt does not make every short row attend over its padding; finished rows
+are dropped and all-padding columns trimmed. Models whose cache is not plain full attention
+(sliding window, linear attention) are served by ``static`` batching (``model.generate`` per
+group).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +45,13 @@ BASE_ADAPTER = "__base__"
 
 PREFILL_TOKENS = 16384
 """Most (padded) prompt tokens prefilled in one forward pass."""
+
+PREFILL_CHUNK = 512
+"""A prompt longer than this is prefilled in chunks, one chunk between decode steps: of this many
+tokens while nothing else runs, of `BUSY_CHUNK` while other rows decode (so they are slowed
+little)."""
+
+BUSY_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,15 @@ class _Batch:
 
 
 @dataclass
+class _Prefill:
+    """A long prompt prefilled a chunk at a time, so running rows keep decoding meanwhile."""
+
+    job: GenerationJob
+    cache: DynamicCache = field(default_factory=DynamicCache)
+    done: int = 0
+
+
+@dataclass
 class WorkerStats:
     """What the worker did (for tests and benchmarks)."""
 
@@ -109,7 +129,8 @@ class ModelWorker:
     """Runs all model work of one loaded model in one thread.
 
     ``model_of()`` gives the current model (a peft wrapper replaces the plain model when the
-    first adapter is attached); ``adapters_in(model)`` tells whether ``adapter_names`` applies.
+    first adapter is attached); ``route(names)`` is a context manager under which every forward
+    pass sends row ``i`` through adapter ``names[i]``.
     """
 
     def __init__(
@@ -121,8 +142,10 @@ class ModelWorker:
         mode: Literal["continuous", "static"] = "continuous",
         name: str = "model",
         score_batch: Callable[[Sequence[Any]], Sequence[Any]] | None = None,
+        route: Callable[[list[str]], AbstractContextManager[None]] | None = None,
     ) -> None:
         self.model_of = model_of
+        self.route = route
         self.score_batch = score_batch
         self.input_device = input_device
         self.pad_token_id = pad_token_id
@@ -134,7 +157,9 @@ class ModelWorker:
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._waiting: list[GenerationJob] = []
         self._scores: list[tuple[Any, Future[Any]]] = []
-        self._batch: _Batch | None = None
+        self._batches: list[_Batch] = []
+        """Running rows, in batches of similar cache width (one decode step each per round)."""
+        self._prefilling: list[_Prefill] = []
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=f"organism-{name}", daemon=True)
         self._thread.start()
@@ -159,7 +184,8 @@ class ModelWorker:
     @property
     def busy(self) -> bool:
         """Requests are queued or running."""
-        return bool(self._batch or self._waiting or self._scores or not self._inbox.empty())
+        return bool(self._batches or self._prefilling or self._waiting or self._scores
+                    or not self._inbox.empty())
 
     def close(self) -> None:
         self._closed = True
@@ -168,7 +194,7 @@ class ModelWorker:
     # ------------------------------------------------------------------ the loop
     def _loop(self) -> None:
         while not self._closed:
-            self._take_inbox(block=self._batch is None and not self._waiting)
+            self._take_inbox(block=not (self._batches or self._prefilling or self._waiting))
             if self._closed:
                 break
             with self.lock:
@@ -177,8 +203,8 @@ class ModelWorker:
                     self._run_static()
                     continue
                 self._admit()
-                if self._batch is not None:
-                    self._decode_step()
+                self._advance_prefill()
+                self._decode_steps()
         self._fail_all(RuntimeError("the organism engine was closed"))
 
     def _take_inbox(self, block: bool) -> None:
@@ -199,10 +225,10 @@ class ModelWorker:
                 self._scores.append(item)
 
     def _fail_all(self, exc: BaseException) -> None:
-        jobs = self._waiting + (self._batch.jobs if self._batch else [])
+        jobs = self._waiting + [j for b in self._batches for j in b.jobs] + [p.job for p in self._prefilling]
         for future in [j.future for j in jobs] + [f for _, f in self._scores]:
             _resolve(future, exc=exc)
-        self._waiting, self._scores, self._batch = [], [], None
+        self._waiting, self._scores, self._batches, self._prefilling = [], [], [], []
 
     # ------------------------------------------------------------------ scoring
     def _run_scores(self) -> None:
@@ -225,21 +251,32 @@ class ModelWorker:
     # ------------------------------------------------------------------ forward passes
     def forward(self, adapters: Sequence[str | None], **inputs: Any) -> Any:
         """One forward of the current model, routing each row to its adapter."""
-        model = self.model_of()
-        if any(adapters):
-            inputs["adapter_names"] = [a or BASE_ADAPTER for a in adapters]
-        return model(**inputs)
+        with self._routed(adapters):
+            return self.model_of()(**inputs)
+
+    def _routed(self, adapters: Sequence[str | None]) -> AbstractContextManager[None]:
+        if not any(adapters):
+            return nullcontext()
+        assert self.route is not None
+        return self.route([a or BASE_ADAPTER for a in adapters])
 
     # ------------------------------------------------------------------ continuous batching
+    @property
+    def _running(self) -> int:
+        return sum(len(b.jobs) for b in self._batches) + len(self._prefilling)
+
     def _admit(self) -> None:
         self._waiting = [j for j in self._waiting if not j.future.cancelled()]
-        if self._batch is not None:
-            self._drop([i for i, j in enumerate(self._batch.jobs) if j.future.cancelled()])
-        room = self.max_batch - (len(self._batch.jobs) if self._batch else 0)
+        for batch in list(self._batches):
+            self._drop(batch, [i for i, j in enumerate(batch.jobs) if j.future.cancelled()])
+        room = self.max_batch - self._running
         if room <= 0 or not self._waiting:
             return
         newcomers, self._waiting = self._waiting[:room], self._waiting[room:]
         for group in _length_groups(newcomers):
+            if len(group) == 1 and len(group[0].prompt) > PREFILL_CHUNK:
+                self._prefilling.append(_Prefill(group[0]))  # in chunks, between decode steps
+                continue
             try:
                 self._prefill(group)
             except Exception as exc:  # noqa: BLE001 - only this group fails
@@ -247,38 +284,79 @@ class ModelWorker:
                 for job in group:
                     _resolve(job.future, exc=exc)
 
-    @torch.inference_mode()
-    def _prefill(self, jobs: list[GenerationJob]) -> None:
+    def _left_padded(self, jobs: list[GenerationJob]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(j.prompt) for j in jobs)
         ids = torch.full((len(jobs), width), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(jobs), width), dtype=torch.long)
         for i, job in enumerate(jobs):
             ids[i, width - len(job.prompt) :] = torch.tensor(job.prompt, dtype=torch.long)
             mask[i, width - len(job.prompt) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache()
-        device = self.input_device
-        out = self.forward(
-            [j.adapter for j in jobs],
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            position_ids=positions.to(device),
-            cache=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        self.stats.prefill_rows.append(len(jobs))
-        for job in jobs:
-            _prepare_sampling(job, device)
-        next_tokens, done = self._sample(jobs, out.logits[:, -1, :])
-        new = _Batch(list(jobs), cache, mask.to(device), mask.sum(-1).to(device), next_tokens)
-        self._batch = new if self._batch is None else _merge(self._batch, new)
-        self._drop([len(self._batch.jobs) - len(jobs) + i for i in done])
+        return ids.to(self.input_device), mask.to(self.input_device)
 
     @torch.inference_mode()
-    def _decode_step(self) -> None:
-        batch = self._batch
-        assert batch is not None
+    def _prefill(self, jobs: list[GenerationJob]) -> None:
+        ids, mask = self._left_padded(jobs)
+        cache = DynamicCache()
+        out = self.forward(
+            [j.adapter for j in jobs], input_ids=ids, attention_mask=mask,
+            position_ids=(mask.cumsum(-1) - 1).clamp(min=0), cache=cache, use_cache=True,
+            logits_to_keep=1,
+        )
+        self._prefilled(jobs, cache, mask, out.logits[:, -1, :])
+
+    @torch.inference_mode()
+    def _advance_prefill(self) -> None:
+        """The next chunk of the oldest long prompt being prefilled (one row, no padding)."""
+        if not self._prefilling:
+            return
+        state = self._prefilling[0]
+        job = state.job
+        if job.future.cancelled():
+            self._prefilling.pop(0)
+            return
+        end = min(state.done + (BUSY_CHUNK if self._batches else PREFILL_CHUNK), len(job.prompt))
+        device = self.input_device
+        try:
+            out = self.forward(
+                [job.adapter],
+                input_ids=torch.tensor([job.prompt[state.done : end]], device=device),
+                position_ids=torch.arange(state.done, end, device=device)[None],
+                cache=state.cache, use_cache=True, logits_to_keep=1,
+            )
+        except Exception as exc:  # noqa: BLE001
+            logger.exception("prefill failed")
+            self._prefilling.pop(0)
+            _resolve(job.future, exc=exc)
+            return
+        state.done = end
+        if end == len(job.prompt):
+            self._prefilling.pop(0)
+            mask = torch.ones((1, end), dtype=torch.long, device=device)
+            self._prefilled([job], state.cache, mask, out.logits[:, -1, :])
+
+    def _prefilled(self, jobs: list[GenerationJob], cache: DynamicCache, mask: torch.Tensor,
+                   logits: torch.Tensor) -> None:
+        """Sample the first tokens and put the new rows into a batch of similar width."""
+        self.stats.prefill_rows.append(len(jobs))
+        for job in jobs:
+            _prepare_sampling(job, mask.device)
+        next_tokens, done = self._sample(jobs, logits)
+        new = _Batch(list(jobs), cache, mask, mask.sum(-1), next_tokens)
+        width = mask.shape[1]
+        for i, batch in enumerate(self._batches):
+            if _similar_width(batch.mask.shape[1], width):
+                self._batches[i] = _merge(batch, new)
+                self._drop(self._batches[i], [len(batch.jobs) + n for n in done])
+                return
+        self._batches.append(new)
+        self._drop(new, done)
+
+    def _decode_steps(self) -> None:
+        for batch in list(self._batches):
+            self._decode_step(batch)
+
+    @torch.inference_mode()
+    def _decode_step(self, batch: _Batch) -> None:
         rows = len(batch.jobs)
         device = batch.mask.device
         mask = torch.cat([batch.mask, torch.ones((rows, 1), dtype=batch.mask.dtype, device=device)], 1)
@@ -292,16 +370,16 @@ class ModelWorker:
                 use_cache=True,
                 logits_to_keep=1,
             )
-        except Exception as exc:  # noqa: BLE001 - the running rows cannot continue
+        except Exception as exc:  # noqa: BLE001 - the rows of this batch cannot continue
             logger.exception("decode step failed")
             for job in batch.jobs:
                 _resolve(job.future, exc=exc)
-            self._batch = None
+            self._batches.remove(batch)
             return
         self.stats.decode_rows.append(rows)
         batch.mask, batch.positions = mask, batch.positions + 1
         batch.next_tokens, done = self._sample(batch.jobs, out.logits[:, -1, :])
-        self._drop(done)
+        self._drop(batch, done)
 
     def _sample(self, jobs: list[GenerationJob], logits: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
         """Pick each row's next token; returns the tokens and the rows that finished."""
@@ -335,17 +413,16 @@ class ModelWorker:
                 done.append(i)
         return torch.tensor(chosen, dtype=torch.long, device=logits.device), done
 
-    def _drop(self, rows: list[int]) -> None:
+    def _drop(self, batch: _Batch, rows: list[int]) -> None:
         """Remove finished (or cancelled) rows, answer them, and trim all-padding columns."""
-        batch = self._batch
-        if batch is None or not rows:
+        if not rows:
             return
         gone = set(rows)
         for i in gone:
             _resolve(batch.jobs[i].future, batch.jobs[i])
         keep = [i for i in range(len(batch.jobs)) if i not in gone]
         if not keep:
-            self._batch = None
+            self._batches.remove(batch)
             return
         index = torch.tensor(keep, device=batch.mask.device)
         mask = batch.mask[index]
@@ -402,11 +479,9 @@ class ModelWorker:
             kwargs.update(temperature=key.temperature, top_p=key.top_p or 1.0, top_k=key.top_k or 0)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
-        adapters = [j.adapter for j in jobs]
-        if any(adapters):
-            kwargs["adapter_names"] = [a or BASE_ADAPTER for a in adapters]
         device = self.input_device
-        out = self.model_of().generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
+        with self._routed([j.adapter for j in jobs]):
+            out = self.model_of().generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
         self.stats.static_rows.append(len(jobs))
         rows = out.sequences[:, width:].tolist()
         step_logprobs = torch.stack(out.logits, 1).float().log_softmax(-1) if out.logits else None
@@ -484,6 +559,11 @@ def _length_groups(jobs: list[GenerationJob]) -> list[list[GenerationJob]]:
                 continue
         groups.append([job])
     return groups
+
+
+def _similar_width(a: int, b: int) -> bool:
+    """Rows share a batch (and its padding) when their cache widths are close."""
+    return max(a, b) <= 2 * min(a, b) + 64
 
 
 def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:

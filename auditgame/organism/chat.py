@@ -10,6 +10,7 @@ from inspect_ai.model import (
     ChatMessageAssistant,
     ChatMessageSystem,
     ChatMessageTool,
+    Content,
     ContentReasoning,
     ContentText,
 )
@@ -101,7 +102,7 @@ def split_thinking(text: str, tags: tuple[str, str] = ("<think>", "</think>")) -
     return ThinkingSplit(reasoning, answer, well_formed=clean and bool(answer))
 
 
-def assistant_content(split: ThinkingSplit) -> str | list[ContentReasoning | ContentText]:
+def assistant_content(split: ThinkingSplit) -> str | list[Content]:
     """Message content: reasoning (when there was a think block) then the answer."""
     if split.reasoning is None:
         return split.answer

@@ -32,6 +32,7 @@ from auditgame.cards import CardError, Organism
 from auditgame.organism.batching import GenerationJob, Sampling
 from auditgame.organism.chat import render_prompt, template_messages
 from auditgame.organism.pool import (
+    LOAD_LOCK,
     AdapterFiles,
     AdapterKey,
     AttachError,
@@ -177,7 +178,7 @@ def load_model(card: Organism, device: str, dtype: torch.dtype, merge_adapter: b
     weights = card.resolve_path(spec.weights_path)
     logger.info("loading %s for organism %s (%s, %s)", weights, card.id, device, dtype)
     sharded = device == "cuda"
-    with load_errors_named(card, _weights_field(card), weights):
+    with LOAD_LOCK, load_errors_named(card, _weights_field(card), weights):
         model = AutoModelForCausalLM.from_pretrained(
             weights, revision=spec.weights_rev, dtype=dtype, device_map="auto" if sharded else None
         )
@@ -185,7 +186,7 @@ def load_model(card: Organism, device: str, dtype: torch.dtype, merge_adapter: b
         from peft import PeftModel
 
         adapter = card.resolve_path(spec.adapter)
-        with load_errors_named(card, "model.adapter", adapter):
+        with LOAD_LOCK, load_errors_named(card, "model.adapter", adapter):
             model = PeftModel.from_pretrained(model, adapter, revision=spec.adapter_revision)
         model = model.merge_and_unload()
     if not sharded:

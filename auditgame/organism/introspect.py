@@ -90,9 +90,13 @@ def residuals(engine: LocalEngine, ids: Sequence[int]) -> list[torch.Tensor]:
 
 def _residuals(model: Any, inputs: torch.Tensor) -> list[torch.Tensor]:
     caught: list[torch.Tensor] = []
+
+    def caught_first(hidden: torch.Tensor) -> None:
+        caught.append(hidden[0])
+
     with ExitStack() as stack:
         for layer in anatomy(model).layers:
-            stack.enter_context(_thread_hook(layer, lambda h: caught.append(h[0]) or None))
+            stack.enter_context(_thread_hook(layer, caught_first))
         model(input_ids=inputs)
     return caught
 
@@ -269,8 +273,9 @@ def load_sae(engine: LocalEngine) -> LoadedSae:
             else:
                 sae = SAE.from_pretrained(spec.release, spec.sae_id, device=device)
             labels: dict[int, str] = {}
-            if spec.labels:
-                raw = json.loads(Path(engine.card.resolve_path(spec.labels)).read_text("utf-8"))
+            labels_path = engine.card.resolve_path(spec.labels) if spec.labels else None
+            if labels_path:
+                raw = json.loads(Path(labels_path).read_text("utf-8"))
                 labels = {int(k): str(v) for k, v in raw.items()}
             layer = spec.layer or hook_layer(sae.cfg.metadata.hook_name)
             _saes[id(engine)] = LoadedSae(sae.eval(), layer, labels)

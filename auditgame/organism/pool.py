@@ -31,6 +31,11 @@ from auditgame.organism.batching import ModelWorker, supports_continuous
 logger = logging.getLogger(__name__)
 
 MEMORY_ENV = "AUDITGAME_ENGINE_MEMORY"
+
+LOAD_LOCK = threading.RLock()
+"""Held while weights load (``from_pretrained``) or an adapter's layers are built: transformers
+sets process-wide state while it loads (default dtype, meta-device init), so two loads, or a
+load and peft building layers, must not overlap in different threads."""
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
@@ -108,8 +113,10 @@ class SharedBase:
             lambda: self.model, input_device, pad if isinstance(pad, int) else 0, max_batch, mode,
             name=os.path.basename(key.weights.rstrip("/")),
             score_batch=lambda requests: score_batch(self, requests),
+            route=self.route,
         )
         self._names = 0
+        self._routing: list[str] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -127,10 +134,11 @@ class SharedBase:
         self._names += 1
         name = f"adapter_{self._names}"
         files.config.inference_mode = True
-        if isinstance(self.model, PeftModel):
-            self.model.add_adapter(name, files.config)
-        else:
-            self.model = PeftModel(self.model, files.config, adapter_name=name)
+        with LOAD_LOCK:
+            if isinstance(self.model, PeftModel):
+                self.model.add_adapter(name, files.config)
+            else:
+                self.model = PeftModel(self.model, files.config, adapter_name=name)
         result = set_peft_model_state_dict(self.model, files.weights, adapter_name=name)
         missing = [k for k in result.missing_keys if name in k]
         if missing:
@@ -138,8 +146,36 @@ class SharedBase:
             raise ValueError(f"adapter {key.location}: no weights for {', '.join(missing[:3])}")
         self.model.eval()
         _activate(self.model, [])
+        self._route_layers()
         self.adapters[key] = _Resident(name, files.nbytes)
         return name
+
+    @contextmanager
+    def route(self, names: list[str]) -> Iterator[None]:
+        """Forward passes inside send row ``i`` through adapter ``names[i]`` (peft's mixed
+        batches; ``__base__``: no adapter). Hooks registered once per LoRA layer pass the names
+        on, instead of peft registering them on every module at every forward."""
+        self._routing = names
+        try:
+            yield
+        finally:
+            self._routing = None
+
+    def _route_layers(self) -> None:
+        from peft.tuners.lora import LoraLayer
+        from peft.utils.other import AuxiliaryTrainingWrapper
+
+        def pass_names(_module: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+            if self._routing is not None:
+                kwargs["adapter_names"] = self._routing
+            return args, kwargs
+
+        for module in self.model.modules():
+            if isinstance(module, LoraLayer | AuxiliaryTrainingWrapper) and not getattr(
+                module, "_routed_by_pool", False
+            ):
+                module.register_forward_pre_hook(pass_names, with_kwargs=True)
+                module._routed_by_pool = True
 
     def detach(self, key: AdapterKey) -> None:
         resident = self.adapters.pop(key)

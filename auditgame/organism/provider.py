@@ -186,7 +186,8 @@ class OrganismAPI(ModelAPI):
         output = await self.target.generate(
             [*hidden, *input], tools=tools, tool_choice=tool_choice, config=config
         )
-        if prefill and output.choices:  # return the whole turn, as the local backend does
+        whole_turn = (output.metadata or {}).get("prefill") == prefill  # e.g. another organism
+        if prefill and output.choices and not whole_turn:  # return the whole turn, as local does
             message = output.choices[0].message
             message.content = prefill + message.text if isinstance(message.content, str) else [
                 *[c for c in message.content if isinstance(c, ContentReasoning)],

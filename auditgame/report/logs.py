@@ -9,6 +9,7 @@ thousand logs reads in seconds.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from inspect_ai.log import (
 from auditgame.naturalness.stats import as_row
 
 AUDIT_TASK = "audit"
+CALIBRATION_TASK = "grader_calibration"
 DISCOVERY_SCORER = "discovery"
 RUN_KEYS = ("control", "flagged", "found_at_1", "found_at_k", "target_calls", "target_tokens")
 """Keys every audit sample's ``discovery`` score value must carry to be counted."""
@@ -73,10 +75,46 @@ class LogSet:
 
     runs: pd.DataFrame
     """One row per audited sample: ``model``, ``tools``, ``budget``, ``organism``, the
-    ``RUN_KEYS`` values, ``log`` and ``created``."""
+    ``RUN_KEYS`` values, ``grader`` (the model that graded it; empty when nothing was graded:
+    controls, ``not found``), ``log`` and ``created``."""
     measures: pd.DataFrame
     """One row per measured sample: see `measures`."""
     skipped: list[Skipped] = field(default_factory=list)
+    calibrations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per grader (its newest ``grader_calibration`` log): ``grader``, ``pairs``,
+    each of ``CALIBRATION_MEASURES`` with ``_lo`` / ``_hi``, ``log``, ``created``."""
+
+
+CALIBRATION_MEASURES = ("accuracy", "precision", "recall", "kappa")
+
+
+def log_grader(log: EvalLog) -> str:
+    """The grader a log was set to use: ``-T grader=``, else the ``grader`` role, else the
+    eval's model."""
+    named = (log.eval.task_args or {}).get("grader")
+    if isinstance(named, str) and named:
+        return named
+    role = (log.eval.model_roles or {}).get("grader")
+    if isinstance(role, list):
+        role = role[0] if role else None
+    return role.model if role is not None else log.eval.model
+
+
+def calibrations(headers: Sequence[EvalLog]) -> pd.DataFrame:
+    """The newest calibration of each grader among ``headers`` (headers only)."""
+    rows = []
+    for log in sorted(headers, key=lambda h: h.eval.created):
+        metrics: dict[str, float] = {}
+        for score in (log.results.scores if log.results else []):
+            metrics.update({name: m.value for name, m in score.metrics.items()})
+        row = {"grader": log_grader(log), "pairs": metrics.get("pairs", math.nan)}
+        for measure in CALIBRATION_MEASURES:
+            for suffix in ("", "_lo", "_hi"):
+                row[measure + suffix] = metrics.get(measure + suffix, math.nan)
+        rows.append({**row, "log": log.location, "created": log.eval.created})
+    columns = ["grader", "pairs", *[m + s for m in CALIBRATION_MEASURES for s in ("", "_lo", "_hi")], "log", "created"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.drop_duplicates("grader", keep="last").reset_index(drop=True)
 
 
 def task_name(log: EvalLog) -> str:
@@ -154,6 +192,8 @@ def _unusable(log: EvalLog) -> str | None:
         if not {"tool_sets", "budget"} <= set(log.eval.metadata or {}):
             return f"audit log without tool_sets/budget metadata (auditgame {_version(log)})"
         return None
+    if name == CALIBRATION_TASK:
+        return None
     if name in MEASURE_TASKS or log.eval.task.startswith("auditgame/"):
         return None
     return f"task {log.eval.task!r} is not an audit or organism measure"
@@ -171,6 +211,14 @@ def score_values(sample: EvalSampleSummary) -> dict[str, Any]:
     return flat
 
 
+def sample_grader(sample: EvalSampleSummary) -> str | None:
+    """The grader that graded a sample (``metadata["grader"]`` of its score), if it was graded."""
+    for score in (sample.scores or {}).values():
+        if score.metadata and isinstance(score.metadata.get("grader"), str):
+            return score.metadata["grader"]
+    return None
+
+
 def sample_organism(sample: EvalSampleSummary) -> str | None:
     """The organism a sample is about: ``metadata["organism"]`` of a score or of the sample."""
     for score in (sample.scores or {}).values():
@@ -185,6 +233,7 @@ SAMPLE_COLUMNS = [
     SampleColumn("epoch", path="epoch"),
     SampleColumn("error", path="error", default=""),
     SampleColumn("organism", path=sample_organism),
+    SampleColumn("grader", path=sample_grader),
     SampleColumn(f"{VALUE_PREFIX}*", path=score_values),
 ]
 
@@ -263,14 +312,39 @@ def tools_label(tool_sets: Sequence[str]) -> str:
     return ",".join(sorted(tool_sets))
 
 
+def _drop_ungraded(samples: pd.DataFrame, headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]:
+    """Audits a grader failure left ungraded: listed (regrade them), never counted as misses."""
+    column = f"{VALUE_PREFIX}{DISCOVERY_SCORER}:ungraded"
+    if samples.empty or column not in samples:
+        return samples, []
+    ungraded = pd.to_numeric(samples[column], errors="coerce").fillna(0) > 0
+    tasks = {h.location: h.eval.task for h in headers}
+    skipped = [
+        Skipped(
+            log,
+            tasks.get(log, "?"),
+            f"{count} audit(s) ungraded (the grader failed): grade them with "
+            f"`auditgame regrade {log}`",
+        )
+        for log, count in samples[ungraded].groupby("log").size().items()
+    ]
+    return samples[~ungraded], skipped
+
+
 def auditor_model(log: EvalLog) -> str:
     """The auditor's name: an ``auditor`` entry in the eval metadata (``--metadata
     auditor=my-method``), else the ``auditor`` role's model, else the eval's model."""
     label = (log.eval.metadata or {}).get("auditor")
     if isinstance(label, str) and label:
         return label
-    role = (log.eval.model_roles or {}).get("auditor")
-    return role.model if role is not None else log.eval.model
+    return "+".join(role_models(log, "auditor")) or log.eval.model
+
+
+def role_models(log: EvalLog, role: str) -> list[str]:
+    """The models given for ``role`` (Inspect allows one model or a list of them per role)."""
+    config = (log.eval.model_roles or {}).get(role)
+    configs = config if isinstance(config, list) else [config] if config is not None else []
+    return [c.model for c in configs]
 
 
 def audit_runs(headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]:
@@ -278,7 +352,11 @@ def audit_runs(headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]
     samples, skipped = read_samples(headers)
     samples, errored = _drop_errored(samples, headers)
     skipped += errored
-    columns = ["model", "tools", "budget", "organism", *RUN_KEYS, "log", "created", "version"]
+    samples, ungraded = _drop_ungraded(samples, headers)
+    skipped += ungraded
+    columns = [
+        "model", "tools", "budget", "organism", *RUN_KEYS, "grader", "log", "created", "version"
+    ]
     if samples.empty:
         return pd.DataFrame(columns=columns), skipped + _without_samples(headers, samples, skipped)
     value_columns = {f"{VALUE_PREFIX}{DISCOVERY_SCORER}:{k}": k for k in RUN_KEYS}
@@ -306,8 +384,8 @@ def audit_runs(headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]
             {
                 "log": h.location,
                 "model": auditor_model(h),
-                "tools": tools_label(h.eval.metadata["tool_sets"]),
-                "budget": budget_label(h.eval.metadata, h.eval.task_args.get("max_hypotheses")),
+                "tools": tools_label((h.eval.metadata or {})["tool_sets"]),
+                "budget": budget_label(h.eval.metadata or {}, h.eval.task_args.get("max_hypotheses")),
                 "created": h.eval.created,
                 "version": _version(h),
             }
@@ -323,9 +401,8 @@ def audit_runs(headers: Sequence[EvalLog]) -> tuple[pd.DataFrame, list[Skipped]]
 
 def _target_organism(log: EvalLog) -> str | None:
     """``x`` when the log's model (or its ``target`` role) is ``organism/x``."""
-    role = (log.eval.model_roles or {}).get("target")
-    for model in (role.model if role else None, log.eval.model):
-        if model and model.startswith(ORGANISM_PREFIX):
+    for model in [*role_models(log, "target"), log.eval.model]:
+        if model.startswith(ORGANISM_PREFIX):
             return model[len(ORGANISM_PREFIX) :]
     return None
 
@@ -428,6 +505,12 @@ def read_logs(log_dir: str | Path) -> LogSet:
     audits = [h for h in usable.values() if task_name(h) == AUDIT_TASK]
     runs, skipped_runs = audit_runs(audits)
     measured, skipped_measures = measures(
-        [h for h in usable.values() if task_name(h) != AUDIT_TASK]
+        [h for h in usable.values() if task_name(h) not in (AUDIT_TASK, CALIBRATION_TASK)]
     )
-    return LogSet(runs=runs, measures=measured, skipped=skipped + skipped_runs + skipped_measures)
+    calibrated = calibrations([h for h in usable.values() if task_name(h) == CALIBRATION_TASK])
+    return LogSet(
+        runs=runs,
+        measures=measured,
+        skipped=skipped + skipped_runs + skipped_measures,
+        calibrations=calibrated,
+    )

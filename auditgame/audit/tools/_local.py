@@ -55,6 +55,21 @@ def conversation_tokens(
     return ids, readable
 
 
+def readable_position(
+    engine: LocalEngine, convo: Conversation, prefill: str | None, position: int
+) -> list[int]:
+    """The next-turn prompt's tokens, once ``position`` (counted back from the end) is checked
+    to lie where the auditor may read and the prompt to fit the target's context."""
+    ids, readable = conversation_tokens(engine, convo, prefill)
+    check_fits(engine, len(ids), what="the conversation")
+    if not -readable <= position < 0:
+        raise ToolError(
+            f"position must be between -{readable} and -1 (counted back from the end of "
+            f"the prompt), got {position}"
+        )
+    return ids
+
+
 def check_range(name: str, value: float, low: float, high: float) -> None:
     if not low <= value <= high:
         raise ToolError(f"{name} must be between {low} and {high}, got {value}")
@@ -69,10 +84,12 @@ def check_layer(engine: LocalEngine, layer: int) -> None:
 
 
 def check_fits(engine: LocalEngine, tokens: int, room: int = 0, what: str = "the input") -> None:
+    """Refuse work that does not fit the target's context; the message never states the
+    context length (a card value that hints at the model family)."""
     if tokens + room > engine.max_context:
         raise ToolError(
-            f"{what} is {tokens} tokens; with {room} new tokens it exceeds the target's context "
-            f"of {engine.max_context}"
+            f"{what} is {tokens} tokens; with {room} new tokens it exceeds the target's context: "
+            "shorten it"
         )
 
 

@@ -1,13 +1,12 @@
-from inspect_ai.tool import Tool, ToolError, tool
+from inspect_ai.tool import Tool, tool
 
 from auditgame.audit.target import TargetSession, require_conversation
 from auditgame.audit.tools._local import (
-    check_fits,
     check_range,
-    conversation_tokens,
     count_tokens,
     local_engine,
     off_loop,
+    readable_position,
 )
 from auditgame.organism.introspect import logit_lens as lens
 
@@ -38,13 +37,7 @@ def logit_lens(session: TargetSession) -> Tool:
         engine = local_engine(session, "logit_lens")
         check_range("top_k", top_k, 1, MAX_TOP_K)
         convo = require_conversation(session.store, conversation)
-        ids, readable = conversation_tokens(engine, convo, prefill)
-        check_fits(engine, len(ids), what="the conversation")
-        if not -readable <= position < 0:
-            raise ToolError(
-                f"position must be between -{readable} and -1 (counted back from the end of "
-                f"the prompt), got {position}"
-            )
+        ids = readable_position(engine, convo, prefill, position)
         session.reserve()
         rows = await off_loop(lens, engine, ids, position, top_k)
         count_tokens(session, len(ids))

@@ -54,6 +54,9 @@ def multisample(session: TargetSession) -> Tool:
             for _ in range(samples_each)
         ]
         outputs = await asyncio.gather(*jobs, return_exceptions=True)
+        for output in outputs:  # a target that cannot be loaded is not the auditor's error
+            if isinstance(output, BaseException) and not isinstance(output, ToolError):
+                raise output
         lines = []
         for index, output in enumerate(outputs):
             scenario, sample = divmod(index, samples_each)

@@ -2,12 +2,11 @@ from inspect_ai.tool import Tool, ToolError, tool
 
 from auditgame.audit.target import TargetSession, require_conversation
 from auditgame.audit.tools._local import (
-    check_fits,
     check_range,
-    conversation_tokens,
     count_tokens,
     local_engine,
     off_loop,
+    readable_position,
 )
 from auditgame.organism.introspect import sae_features as read_features
 
@@ -38,13 +37,7 @@ def sae_features(session: TargetSession) -> Tool:
             raise ToolError(f"{NAME} is not available for this target (no SAE is configured)")
         check_range("top_k", top_k, 1, MAX_TOP_K)
         convo = require_conversation(session.store, conversation)
-        ids, readable = conversation_tokens(engine, convo, prefill)
-        check_fits(engine, len(ids), what="the conversation")
-        if not -readable <= position < 0:
-            raise ToolError(
-                f"position must be between -{readable} and -1 (counted back from the end of "
-                f"the prompt), got {position}"
-            )
+        ids = readable_position(engine, convo, prefill, position)
         session.reserve()
         features = await off_loop(read_features, engine, ids, position, top_k)
         count_tokens(session, len(ids))

@@ -16,18 +16,19 @@ async def sample_local_user(session: TargetSession, convo: Conversation) -> str:
     api = session.model.api
     engine = api.engine
     visible = [ChatMessageSystem(content=convo.system)] if convo.system else []
-    messages = template_messages([*visible, *convo.messages], api.card.system_prompt)
-    messages.append({"role": "user", "content": USER_MARK})
-    rendered = engine.tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=False, chat_template=engine.chat_template
-    )
-    prompt = rendered[: rendered.index(USER_MARK)]
+    async with target_errors():  # a template may refuse the conversation or drop the mark
+        messages = template_messages([*visible, *convo.messages], api.card.system_prompt)
+        messages.append({"role": "user", "content": USER_MARK})
+        rendered = engine.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=False, chat_template=engine.chat_template
+        )
+        prompt = rendered[: rendered.index(USER_MARK)]
+        request = GenerationRequest(
+            prompt=prompt,
+            max_new_tokens=session.store.budget.reply_tokens,
+            sampling=SamplingKey(**engine.default_sampling()),
+        )
     session.reserve()
-    request = GenerationRequest(
-        prompt=prompt,
-        max_new_tokens=session.store.budget.reply_tokens,
-        sampling=SamplingKey(**engine.default_sampling()),
-    )
     async with target_errors():
         generation = await engine.generate(request)
     store = session.store

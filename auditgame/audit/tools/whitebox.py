@@ -34,16 +34,17 @@ def next_token_logprobs(session: TargetSession) -> Tool:
         if not 1 <= top_k <= MAX_TOP_K:
             raise ToolError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
         convo = require_conversation(session.store, conversation)
-        context = engine.encode(conversation_prompt(engine, convo, prefill))
-        session.reserve()
-        requests = [ScoreRequest(context, top_k=top_k)]
-        scored = [c for c in candidates or [] if c]
-        requests += [ScoreRequest(context, continuation=engine.encode(c)) for c in scored]
+        if not convo.messages:
+            raise ToolError(
+                f"conversation '{conversation.strip()}' has no messages yet: send a message first"
+            )
+        scored = [c for c in candidates or [] if isinstance(c, str) and c]
         async with target_errors():
-            try:
-                results = [await engine.score(r) for r in requests]
-            except ValueError as exc:  # e.g. the conversation is longer than the context
-                raise ToolError(str(exc)) from None
+            context = engine.encode(conversation_prompt(engine, convo, prefill))
+            requests = [ScoreRequest(context, top_k=top_k)]
+            requests += [ScoreRequest(context, continuation=engine.encode(c)) for c in scored]
+            session.reserve()
+            results = [await engine.score(r) for r in requests]
         lines = ["top next tokens:"]
         lines += [f"  {engine.tokenizer.decode([t])!r}: {lp:.3f}" for t, lp in results[0].top]
         if scored:
