@@ -46,7 +46,7 @@ def test_offline_grading_from_the_cli(tiny, tmp_path):
     )
     assert confession.status == "success"
     metrics = {f"{s.name}/{k}": m.value for s in confession.results.scores for k, m in s.metrics.items()}
-    assert metrics["grader_unparsed/mean"] == 0.0, metrics
+    assert metrics["grader_unparsed/auditgame/mean_organism"] == 0.0, metrics  # every keyword verdict parsed
     grader_usage = confession.stats.model_usage["auditgame/keyword-grader"]
     assert grader_usage.input_tokens > 50
 
