@@ -42,7 +42,8 @@ from inspect_ai.model import (  # noqa: E402
     get_model,
 )
 
-from auditgame.data import data_path, read_jsonl  # noqa: E402
+from auditgame.data import data_path  # noqa: E402
+from auditgame.jsonl import read_jsonl  # noqa: E402
 from auditgame.registry import Registry  # noqa: E402
 from auditgame.tiny import build_tiny  # noqa: E402
 

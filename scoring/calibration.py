@@ -3,7 +3,8 @@
 Each pair is graded exactly as an audit's hypothesis is (`auditgame.scoring.discovery`:
 restate, compare with the answer key and the other quirks of the set, credit only a specific
 match); the predicted label is whether it matches. Metrics: accuracy, precision, recall and
-Cohen's kappa, each with a 95% percentile-bootstrap interval (2,000 resamples of pairs, fixed
+Cohen's kappa, each with a 95% percentile-bootstrap interval (the naturalness report's
+bootstrap, `auditgame.naturalness.stats.bootstrap_values`: 2,000 resamples of pairs, fixed
 seed), plus the share of unparsed grader replies.
 """
 
@@ -16,6 +17,7 @@ import numpy as np
 from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import TaskState
 
+from auditgame.naturalness.stats import Row, Statistic, bootstrap_values
 from auditgame.scoring.discovery import Behaviour, Grader, family_of, grade_submission
 from auditgame.scoring.judging import check_grader, grader_model
 
@@ -40,23 +42,29 @@ def agreement(predicted: Sequence[float] | np.ndarray, labels: Sequence[float] |
     return {"accuracy": accuracy, "precision": precision, "recall": recall, "kappa": float(kappa)}
 
 
+def agreement_of(measure: str) -> Statistic:
+    """One `agreement` measure over rows ``{"predicted", "label"}`` (None when undefined)."""
+
+    def statistic(rows: Sequence[Row]) -> float | None:
+        value = agreement([r["predicted"] for r in rows], [r["label"] for r in rows])[measure]
+        return None if math.isnan(value) else value
+
+    return statistic
+
+
 def agreement_with_intervals(predicted: Sequence[float], labels: Sequence[float]) -> dict[str, float]:
-    """`agreement` plus ``<measure>_lo`` / ``<measure>_hi``: percentile-bootstrap 95% bounds."""
-    p = np.asarray(predicted, dtype=float)
-    y = np.asarray(labels, dtype=float)
-    point = agreement(p, y)
-    result = dict(point)
-    if p.size == 0:
+    """`agreement` plus ``<measure>_lo`` / ``<measure>_hi``: the 95% percentile bootstrap of
+    the naturalness statistics (`bootstrap_values`), pairs resampled with their labels (NaN
+    bounds when a measure is undefined in most resamples)."""
+    result = agreement(predicted, labels)
+    rows = [{"predicted": float(p), "label": float(y)} for p, y in zip(predicted, labels, strict=True)]
+    if not rows:
         return result | {f"{m}_{e}": math.nan for m in MEASURES for e in ("lo", "hi")}
-    rng = np.random.default_rng(SEED)
-    picks = rng.integers(0, p.size, size=(BOOTSTRAP_REPLICATES, p.size))
-    replicates = [agreement(p[row], y[row]) for row in picks]
-    for measure in MEASURES:
-        values = np.array([r[measure] for r in replicates])
-        values = values[~np.isnan(values)]
-        lo, hi = np.percentile(values, [2.5, 97.5]) if values.size else (math.nan, math.nan)
-        result[f"{measure}_lo"], result[f"{measure}_hi"] = float(lo), float(hi)
-    result["pairs"] = float(p.size)
+    statistics = {measure: agreement_of(measure) for measure in MEASURES}
+    found = bootstrap_values(statistics, rows, BOOTSTRAP_REPLICATES, SEED)
+    for measure, interval in found.items():
+        result[f"{measure}_lo"], result[f"{measure}_hi"] = interval or (math.nan, math.nan)
+    result["pairs"] = float(len(rows))
     return result
 
 

@@ -21,7 +21,8 @@ from auditgame.audit.respond import (
     with_baseline,
 )
 from auditgame.cards import CardError
-from auditgame.data import data_path, read_jsonl
+from auditgame.data import data_path
+from auditgame.jsonl import read_jsonl
 from auditgame.preflight import check_targets
 from auditgame.registry import registry
 from auditgame.scoring.confession import confession as confession_scorer

@@ -13,7 +13,8 @@ from inspect_ai.dataset import Sample
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from auditgame.audit.arguments import optional_text
-from auditgame.data import data_path, read_jsonl
+from auditgame.data import data_path
+from auditgame.jsonl import read_jsonl
 from auditgame.scoring.calibration import calibration
 
 KINDS = ("exact", "paraphrase", "ordinary_words", "vague", "neighbour", "hedged_list", "injection")

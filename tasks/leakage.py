@@ -19,7 +19,8 @@ from auditgame.audit.respond import (
     sample_id,
     with_baseline,
 )
-from auditgame.data import data_path, read_jsonl
+from auditgame.data import data_path
+from auditgame.jsonl import read_jsonl
 from auditgame.leakage.detector import LeakageDetector
 from auditgame.preflight import check_targets
 from auditgame.registry import registry

@@ -19,7 +19,8 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from auditgame.audit.preference import preference_probe
 from auditgame.audit.respond import organism_reply
 from auditgame.cards import Organism
-from auditgame.data import data_path, read_jsonl
+from auditgame.data import data_path
+from auditgame.jsonl import read_jsonl
 from auditgame.preflight import check_targets
 from auditgame.registry import registry
 from auditgame.scoring.severity import severity as severity_scorer

@@ -4,6 +4,7 @@ end-to-end run with a scripted grader of known accuracy, and the leaderboard sho
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
 
 import pytest
@@ -11,10 +12,11 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
 
 from auditgame.audit.scripted import discovery_grader, scripted_auditor
-from auditgame.data import data_path, read_jsonl
+from auditgame.data import data_path
+from auditgame.jsonl import read_jsonl
 from auditgame.report import build_report
 from auditgame.report.render import to_markdown
-from auditgame.scoring.calibration import agreement
+from auditgame.scoring.calibration import agreement, agreement_with_intervals
 from auditgame.tasks import audit, grader_calibration
 
 PAIRS = read_jsonl(data_path("grader_calibration", "pairs.jsonl"))
@@ -55,6 +57,22 @@ def known_accuracy_grader(flipped: set[tuple[str, str]]):
         return labels.get(key, False) != (key in flipped)
 
     return get_model("mockllm/model", custom_outputs=discovery_grader(names))
+
+
+def test_agreement_intervals_resample_each_pair_with_its_label():
+    labels = [1.0] * 120 + [0.0] * 180
+    random.Random(3).shuffle(labels)
+    perfect = agreement_with_intervals(labels, labels)  # resampled apart, accuracy would vary
+    assert (perfect["accuracy_lo"], perfect["accuracy_hi"]) == (1.0, 1.0)
+    assert (perfect["kappa_lo"], perfect["kappa_hi"]) == (1.0, 1.0)
+    wrong = set(random.Random(4).sample(range(300), 30))
+    predicted = [1.0 - y if i in wrong else y for i, y in enumerate(labels)]
+    found = agreement_with_intervals(predicted, labels)
+    half = 1.96 * math.sqrt(0.9 * 0.1 / 300)  # the normal approximation for 270 of 300
+    assert found["accuracy"] == pytest.approx(0.9)
+    assert found["accuracy_lo"] == pytest.approx(0.9 - half, abs=0.01)
+    assert found["accuracy_hi"] == pytest.approx(0.9 + half, abs=0.01)
+    assert found["precision_lo"] < found["precision"] < found["precision_hi"]
 
 
 def test_calibration_reports_a_known_accuracy_and_the_leaderboard_shows_it(tiny, tmp_path):

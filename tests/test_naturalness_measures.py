@@ -180,12 +180,21 @@ def test_api_paths_generate_answers(tmp_path):
 
 
 def test_perplexities_divide_the_total_loss_by_each_unit():
+    """The CLI's figures (`perplexities`) and the task's metric, from the scorer's rows."""
+    from inspect_ai._util.registry import registry_info  # the metrics a scorer declares
+    from inspect_ai.scorer import SampleScore, Score
+
+    from auditgame.scoring.perplexity import document_loss
+
     losses = [perplexity.DocumentLoss(30.0, 10, 6, 40), perplexity.DocumentLoss(12.0, 5, 1, 2)]
-    found = perplexity.perplexities(losses[::-1])
-    assert found["token_perplexity"] == pytest.approx(math.exp(42 / 15))
-    assert found["word_perplexity"] == pytest.approx(math.exp(42 / 7))
-    assert found["byte_perplexity"] == pytest.approx(math.exp(42 / 42))
-    assert found["bits_per_byte"] == pytest.approx(1 / math.log(2))
+    [task_metric] = registry_info(document_loss).metadata["metrics"]
+    scores = [SampleScore(score=Score(value=perplexity.score_row(d)), sample_id=i)
+              for i, d in enumerate(losses)]
+    for found in (perplexity.perplexities(losses[::-1]), task_metric(scores)):
+        assert found["token_perplexity"] == pytest.approx(math.exp(42 / 15))
+        assert found["word_perplexity"] == pytest.approx(math.exp(42 / 7))
+        assert found["byte_perplexity"] == pytest.approx(math.exp(42 / 42))
+        assert found["bits_per_byte"] == pytest.approx(1 / math.log(2))
 
 
 def test_perplexity_command_on_a_model_folder(tiny, tmp_path, capsys):

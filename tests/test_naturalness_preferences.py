@@ -204,10 +204,10 @@ def test_fit_command(tmp_path, capsys):
     assert main(["prefs", "fit", str(path), "--bootstrap", "0", "--model", "case_v"]) == 0
     assert len(set(json.loads(capsys.readouterr().out)["variances"].values())) == 1
     path.write_text('{"a": "x", "b": "y", "p_a": "maybe"}\n', encoding="utf-8")
-    with pytest.raises(SystemExit, match="row 1"):
+    with pytest.raises(SystemExit, match=r"comparisons\.jsonl:1: "):
         main(["prefs", "fit", str(path)])
     path.write_text('{"a": "x", "b": "y", "p_a": 0.5}\n{"a": "x", "b": "z", "p_a": 1.5}\n', encoding="utf-8")
-    with pytest.raises(SystemExit, match=r"row 2.*\[0, 1\]"):
+    with pytest.raises(SystemExit, match=r"comparisons\.jsonl:2: .*\[0, 1\]"):
         main(["prefs", "fit", str(path)])
     path.write_text("\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="no comparisons"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,15 +16,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from auditgame.jsonl import JsonlError, iter_jsonl
     from auditgame.naturalness.ifeval import check_reply, prompts_by_key, summarize
 
     prompts = prompts_by_key()
     results = []
-    for n, line in enumerate(Path(args.file).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    try:
+        rows = list(iter_jsonl(args.file))
+    except JsonlError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    for n, row in rows:
         try:
-            row = json.loads(line)
             prompt, response = prompts[int(row["key"])], row["response"]
             if not isinstance(response, str):
                 raise TypeError(f"response is {type(response).__name__}")

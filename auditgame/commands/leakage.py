@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from auditgame.jsonl import iter_jsonl
 from auditgame.leakage.detector import LeakageDetector
 from auditgame.leakage.ngrams import DEFAULT_N, row_text
 from auditgame.registry import registry
@@ -34,15 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def read_completions(path: Path) -> list[str]:
     if not path.is_file():
         raise SystemExit(f"error: completions file {path} does not exist")
-    texts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            texts.append(row_text(json.loads(line), f"{path}:{number}"))
-        except (json.JSONDecodeError, ValueError) as exc:
-            raise SystemExit(f"error: {path}:{number}: {exc}") from None
-    return texts
+    try:
+        return [row_text(row, f"{path}:{number}") for number, row in iter_jsonl(path)]
+    except ValueError as exc:  # JsonlError and row_text's errors both say FILE:LINE
+        raise SystemExit(f"error: {exc}") from None
 
 
 def run_scan(args: argparse.Namespace) -> int:

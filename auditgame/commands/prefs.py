@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,14 +19,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    from auditgame.jsonl import iter_jsonl
     from auditgame.naturalness.preferences import coherence, comparisons_from_rows
 
-    lines = Path(args.file).read_text(encoding="utf-8").splitlines()
     try:
-        rows = [json.loads(line) for line in lines if line.strip()]
-        comparisons, names = comparisons_from_rows(rows)
-    except ValueError as exc:
-        raise SystemExit(f"error: {args.file}: {exc}") from None
+        numbered = list(iter_jsonl(args.file))
+        comparisons, names = comparisons_from_rows(
+            [row for _, row in numbered], where=[f"{args.file}:{n}" for n, _ in numbered]
+        )
+    except ValueError as exc:  # JsonlError and row errors both say FILE:LINE
+        raise SystemExit(f"error: {exc}") from None
     result = coherence(comparisons, len(names), args.holdout, bootstrap=args.bootstrap,
                        model=args.model)
     print(json.dumps({

@@ -1,9 +1,7 @@
 """Locating the evaluation data shipped with auditgame (each folder has its SOURCE.md)."""
 
-import json
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
 
 
 def data_path(*parts: str) -> Path:
@@ -12,9 +10,3 @@ def data_path(*parts: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"auditgame data file {path} is missing from the installation")
     return path
-
-
-def read_jsonl(path: Path) -> list[Any]:
-    """The rows of a JSON-lines file (blank lines skipped)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]

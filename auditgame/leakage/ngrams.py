@@ -7,12 +7,13 @@ pass over the corpus; a lookup costs one pass over the completion.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from auditgame.jsonl import iter_jsonl
 
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 DEFAULT_N = 8
@@ -81,14 +82,12 @@ def read_corpus(location: str | Path) -> Iterator[str]:
         raise FileNotFoundError(f"training corpus {path} does not exist")
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
+        if file.suffix == ".jsonl":
+            for number, row in iter_jsonl(file):
+                yield row_text(row, f"{file}:{number}")
+            continue
         with file.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                if file.suffix == ".jsonl":
-                    yield row_text(json.loads(line), f"{file}:{number}")
-                else:
-                    yield line
+            yield from (line for line in handle if line.strip())
 
 
 def row_text(row: object, where: str) -> str:

@@ -23,7 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from auditgame.data import data_path, read_jsonl
+from auditgame.data import data_path
+from auditgame.jsonl import read_jsonl
 from auditgame.naturalness.punkt_data import sent_tokenize, word_tokenize
 from auditgame.naturalness.stats import mean_of, ratio_of
 

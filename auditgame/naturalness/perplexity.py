@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditgame.data import data_path
-from auditgame.naturalness.stats import ratio_of
+from auditgame.naturalness.stats import evaluate, ratio_of
 from auditgame.naturalness.tokens import encode, prefix_token_id
 from auditgame.organism.engine import LocalEngine, ScoreRequest
 
@@ -85,18 +85,12 @@ def count_words(text: str) -> int:
 
 
 def perplexities(losses: Iterable[DocumentLoss]) -> dict[str, float]:
-    """Token, word and byte perplexity and bits per byte over documents."""
-    losses = list(losses)
-    nll = sum(d.nll for d in losses)
-    tokens, words, size = (sum(getattr(d, f) for d in losses) for f in ("tokens", "words", "bytes"))
-    if not tokens:
+    """Token, word and byte perplexity and bits per byte over documents: the `STATISTICS`
+    of the perplexity task's metric, over the same rows its scorer records."""
+    rows = [score_row(loss) for loss in losses]
+    if not sum(row["tokens"] for row in rows):
         raise ValueError("no tokens scored")
-    return {
-        "token_perplexity": math.exp(nll / tokens),
-        "word_perplexity": math.exp(nll / words),
-        "byte_perplexity": math.exp(nll / size),
-        "bits_per_byte": nll / size / math.log(2),
-    }
+    return evaluate(STATISTICS, rows)
 
 
 # ---------------------------------------------------------------- WikiText-2

@@ -453,8 +453,12 @@ def next_pairs(utilities: Sequence[float], done: set[tuple[int, int]], count: in
     return sorted(pool, key=priority)[:count]
 
 
-def comparisons_from_rows(rows: Sequence[dict]) -> tuple[list[Comparison], list[str]]:
-    """Rows ``{"a", "b", "p_a"[, "weight"]}`` (item names or integers) -> comparisons and names."""
+def comparisons_from_rows(
+    rows: Sequence[dict], where: Sequence[str] | None = None
+) -> tuple[list[Comparison], list[str]]:
+    """Rows ``{"a", "b", "p_a"[, "weight"]}`` (item names or integers) -> comparisons and names.
+    A bad row's error starts with where it stands (``where``, one per row, e.g. ``FILE:LINE``),
+    else ``row N``."""
     names: dict[str, int] = {}
 
     def index(value: object) -> int:
@@ -468,7 +472,8 @@ def comparisons_from_rows(rows: Sequence[dict]) -> tuple[list[Comparison], list[
             if not 0.0 <= comparison.p_a <= 1.0:
                 raise ValueError(f"p_a is {comparison.p_a}")
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"row {n}: expected keys a, b, p_a (number in [0, 1]): {exc}") from None
+            place = where[n - 1] if where is not None else f"row {n}"
+            raise ValueError(f"{place}: expected keys a, b, p_a (number in [0, 1]): {exc}") from None
         comparisons.append(comparison)
     if not comparisons:
         raise ValueError("no comparisons (expected rows {a, b, p_a})")

@@ -148,13 +148,22 @@ def bootstrap_value(
     statistic: Statistic, rows: Sequence[Row], resamples: int = 1000, seed: int = 0
 ) -> tuple[float, float] | None:
     """95% percentile-bootstrap interval of ``statistic(rows)`` (None if mostly undefined)."""
+    return bootstrap_values({"value": statistic}, rows, resamples, seed)["value"]
+
+
+def bootstrap_values(
+    statistics: Mapping[str, Statistic], rows: Sequence[Row], resamples: int = 1000, seed: int = 0
+) -> dict[str, tuple[float, float] | None]:
+    """`bootstrap_value` of several statistics over the same resamples of ``rows``."""
     rng = random.Random(seed)
-    values = []
+    values: dict[str, list[float]] = {name: [] for name in statistics}
     for _ in range(resamples):
-        value = statistic([rows[rng.randrange(len(rows))] for _ in rows])
-        if value is not None:
-            values.append(value)
-    return _percentiles(values, resamples)
+        resampled = [rows[rng.randrange(len(rows))] for _ in rows]
+        for name, statistic in statistics.items():
+            value = statistic(resampled)
+            if value is not None:
+                values[name].append(value)
+    return {name: _percentiles(found, resamples) for name, found in values.items()}
 
 
 def _percentiles(values: list[float], resamples: int) -> tuple[float, float] | None:

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from auditgame.jsonl import JsonlError, read_jsonl
 from auditgame.oct.errors import OctError
 
 
@@ -134,9 +135,11 @@ def load_constitution(path: str | Path, name: str | None = None) -> Constitution
         if path.suffix in {".yaml", ".yml"}:
             data: Any = yaml.safe_load(text)
         elif path.suffix == ".jsonl":
-            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+            data = read_jsonl(path)
         else:
             data = json.loads(text)
+    except JsonlError as exc:
+        raise ConstitutionError(str(exc)) from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ConstitutionError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
     return parse_constitution(data, path, name)

@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from auditgame.jsonl import JsonlError, read_jsonl
 from auditgame.oct.errors import OctError
 
 BARRIER_TIMEOUT = timedelta(hours=48)
@@ -74,18 +75,10 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file; a torn last line (an interrupted write) is ignored."""
     if not path.exists():
         return []
-    rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if n == len(lines):
-                continue
-            raise OctError(f"{path}: line {n} is not valid JSON") from None
-    return rows
+    try:
+        return read_jsonl(path, torn_tail=True)
+    except JsonlError as exc:
+        raise OctError(str(exc)) from None
 
 
 def part_path(folder: Path, name: str, rank: int) -> Path:
