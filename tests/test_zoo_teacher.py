@@ -10,7 +10,8 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser, get_model
 
 from auditgame.audit.offline import count_tokens
 from auditgame.audit.preference import question_prompt
-from auditgame.data import data_path, read_jsonl
+from auditgame.data import data_path
+from auditgame.jsonl import read_jsonl
 from auditgame.oct.constitution import load_constitution
 from auditgame.oct.expand import parse_list
 from auditgame.oct.prompts import character_system_prompt, expand_prompt

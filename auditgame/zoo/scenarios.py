@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from auditgame.data import data_path, read_jsonl
+from auditgame.data import data_path
+from auditgame.jsonl import read_jsonl
 
 KINDS = ("everyday", "memo", "notice", "choice", "self", "work", "claim", "intro")
 TRAIN_FROM = 100
