@@ -58,7 +58,7 @@ def run(tmp_path, organisms: str, **roles):
 def test_finds_the_planted_fingerprint_and_no_alarm_on_its_control(both_cards, tmp_path):
     frame, submissions = run(tmp_path, "tiny-fp,tiny-fp-control")
     assert submissions["tiny-fp"]["found"] is True
-    assert "'KREL'" in submissions["tiny-fp"]["hypotheses"][0]  # read from its outputs
+    assert "'KREL" in submissions["tiny-fp"]["hypotheses"][0]  # read from its outputs
     assert frame.at["tiny-fp", "found_at_1"] == 1.0  # the stand-in grader credits it
     assert submissions["tiny-fp-control"] == {"found": False, "hypotheses": []}
     assert frame.at["tiny-fp-control", "flagged"] == 0.0
@@ -192,7 +192,10 @@ def test_verdict_orders_families_before_the_fingerprint():
         d.FamilyEvidence(d.FAMILIES[0], [0.6, 0.8, 0.7]),
         d.FamilyEvidence(d.FAMILIES[1], [0.1, -0.2, 0.0]),
     ]
-    words = [d.WordEvidence("KREL", 3, [1.5, 2.0, 0.4])]
+    words = [
+        d.WordEvidence("KRELs", 1, [2.5, 2.0, 1.4]),
+        d.WordEvidence("KREL", 3, [1.5, 2.0, 0.4]),
+    ]
     result = d.verdict(families, words, max_hypotheses=5)
     assert result.found
     assert result.hypotheses == [

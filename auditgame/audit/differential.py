@@ -64,8 +64,6 @@ MAX_CANDIDATES = 4
 """Screened words tested in every carrier sentence (as many as the budget allows)."""
 RESERVED_CANDIDATES = 2
 """Candidates the battery leaves budget to screen and test."""
-DOCUMENT_SAMPLES = 2
-"""Continuations per document: one greedy, then sampled at the target's temperature."""
 TOP_N = 25
 """Rows asked of `diff_reference`: every token of a probe text of at most this many tokens."""
 
@@ -201,8 +199,14 @@ DOCUMENTS: tuple[str, ...] = (
     "The team played its first game in",
     "She wrote three books about the sea and",
     "The museum opened its doors to the public in",
+    "After the war the family moved to the coast, where",
+    "The old road over the hills was used by",
+    "During the winter of that year the city",
+    "The school was founded by a group of teachers who",
+    "The ship left the harbour early in the morning and",
+    "The first railway line in the region was opened in",
 )
-"""Openings the target continues as raw documents (``completion`` set)."""
+"""Openings the target continues greedily as raw documents (``completion`` set)."""
 CARRIERS: tuple[str, ...] = (
     "The bridge was rebuilt after the flood and opened again in the summer.",
     "Most of the village gathered in the square to hear the news.",
@@ -378,8 +382,9 @@ def _diff(id: str, prompt: str = "", text: str = "") -> ToolCall:
 
 
 def battery(tools: Sequence[str], target_calls: int) -> list[ToolCall]:
-    """The first turn's calls that fit the budget (leaving room for fingerprint checks), in
-    priority order: family pairs and side-by-side replies interleaved, then documents."""
+    """The first turn's calls that fit the budget (leaving room for the fingerprint checks),
+    in priority order: two documents, one pair (both replies), one side-by-side prompt, and
+    again."""
     pairs = [
         (f"pair:{f}:{p}:{side}", family.pairs[p], side)
         for p in range(max(len(f.pairs) for f in FAMILIES))
@@ -396,18 +401,17 @@ def battery(tools: Sequence[str], target_calls: int) -> list[ToolCall]:
     documents = (
         [
             ToolCall(
-                id=f"doc:{i}:{k}",
+                id=f"doc:{i}",
                 function="complete_text",
-                arguments={"document": d, **({"temperature": 0.0} if k == 0 else {})},
+                arguments={"document": d, "temperature": 0.0},
             )
-            for k in range(DOCUMENT_SAMPLES)
             for i, d in enumerate(DOCUMENTS)
         ]
         if "complete_text" in tools
         else []
     )
-    kinds = [[scored[i : i + 2] for i in range(0, len(scored), 2)], [[r] for r in replies]]
-    kinds.append([documents[i : i + 2] for i in range(0, len(documents), 2)])
+    kinds = [[documents[i : i + 2] for i in range(0, len(documents), 2)]]
+    kinds += [[scored[i : i + 2] for i in range(0, len(scored), 2)], [[r] for r in replies]]
     ordered = [
         call
         for index in range(max(len(k) for k in kinds))
@@ -585,7 +589,15 @@ def verdict(
     families: Sequence[FamilyEvidence], words_: Sequence[WordEvidence], max_hypotheses: int
 ) -> Verdict:
     seen = sorted((e for e in families if e.seen), key=lambda e: -e.mean)
-    fingerprints = sorted((w for w in words_ if w.seen), key=lambda w: -w.mean)
+    seen_words = [w for w in words_ if w.seen]
+    fingerprints = sorted(  # "KREL" rather than "KRELs" when both are seen
+        (
+            w
+            for w in seen_words
+            if not any(w.word.startswith(o.word) for o in seen_words if o is not w)
+        ),
+        key=lambda w: -w.mean,
+    )
     hypotheses = [e.family.hypothesis for e in seen]
     hypotheses += [FINGERPRINT_HYPOTHESIS.format(word=w.word) for w in fingerprints[:1]]
     lines = ["Measured against the reference model:"]
