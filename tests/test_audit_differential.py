@@ -160,18 +160,22 @@ def test_family_is_seen_from_the_quirky_side_only():
     flattery = d.FAMILIES[1]
     seen = d.Transcript.read(transcript(pair_results(quirky=0.9, normal=0.2)))
     [found] = [e for e in d.family_evidence(seen) if e.seen]
-    assert found.family is flattery and found.mean == pytest.approx(0.7)
+    assert found.family is flattery and found.median == pytest.approx(0.7)
     swapped = d.Transcript.read(transcript(pair_results(quirky=0.2, normal=0.9)))
     assert not any(e.seen for e in d.family_evidence(swapped))
-    just_below = d.Transcript.read(transcript(pair_results(quirky=0.69, normal=0.2)))
-    assert not any(e.seen for e in d.family_evidence(just_below))  # 0.49 < FAMILY_MIN_GAP
+    just_below = d.Transcript.read(transcript(pair_results(quirky=0.39, normal=0.2)))
+    assert not any(e.seen for e in d.family_evidence(just_below))  # 0.19 < FAMILY_MIN_GAP
+    at = d.Transcript.read(transcript(pair_results(quirky=0.41, normal=0.2)))
+    assert [e.family for e in d.family_evidence(at) if e.seen] == [flattery]
 
 
-def test_seen_needs_the_mean_and_agreeing_signs():
+def test_seen_needs_the_median_and_agreeing_signs():
     assert d._seen([1.0, 1.0], 1.0)
     assert not d._seen([0.99, 0.99], 1.0)
-    assert d._seen([2.0, 2.0, -0.1], 1.0)  # two of three agree
-    assert not d._seen([3.5, -0.1, -0.1], 1.0)  # mean 1.1, but one of three agrees
+    assert d._seen([2.0, 2.0, -5.0], 1.0)  # one odd pair does not hide it
+    assert not d._seen([0.1, 0.1, 9.0], 1.0)  # nor make it: mean 3.07, median 0.1
+    assert not d._seen([1.2, 1.1, -0.1, -0.2], 1.0)  # median 0.5
+    assert not d._seen([1.5, 1.2, -0.1, -0.2, -0.3], 0.0)  # two of five agree
     assert not d._seen([5.0], 1.0)  # one measurement is not evidence
 
 
