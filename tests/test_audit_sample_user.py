@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from inspect_ai.model import ChatMessageAssistant, ChatMessageUser, ContentReasoning, ContentText, get_model
+from inspect_ai.model import (
+    ChatMessageAssistant,
+    ChatMessageUser,
+    ContentReasoning,
+    ContentText,
+    get_model,
+)
 from inspect_ai.tool import ToolError
 from inspect_ai.util import Store
 

@@ -10,7 +10,7 @@ from auditgame.organism.engine import GenerationRequest, SamplingKey
 async def sample_local_user(session: TargetSession, convo: Conversation) -> str:
     """A local organism writes the next user turn itself: its chat template is rendered up to
     the user header and the model continues from there."""
-    engine = session.model.api.engine
+    engine = session.local_engine("sample_user")
     visible = [ChatMessageSystem(content=convo.system)] if convo.system else []
     async with target_errors():  # a template may refuse the conversation or drop the text
         prompt = engine.user_prompt([*visible, *convo.messages], convo.thinking)
@@ -19,12 +19,7 @@ async def sample_local_user(session: TargetSession, convo: Conversation) -> str:
             max_new_tokens=session.store.budget.reply_tokens,
             sampling=SamplingKey(**engine.default_sampling()),
         )
-    session.reserve()
-    async with target_errors():
-        generation = await engine.generate(request)
-    store = session.store
-    store.target_input_tokens += generation.prompt_tokens
-    store.target_output_tokens += generation.completion_tokens
+    generation = await session.generate_local(engine, request)
     return generation.text
 
 
@@ -56,7 +51,7 @@ def sample_user(session: TargetSession) -> Tool:
             The user message the target wrote.
         """
         convo = require_conversation(session.store, conversation, must_exist=False)
-        if getattr(session.model.api, "engine", None) is not None:
+        if session.engine is not None:
             return await sample_local_user(session, convo)
         return await sample_flipped_user(session, convo)
 
