@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 	rm -rf *.egg-info  # else it shadows the editable install's metadata when run from here
 	touch $(STAMP)
 
+# real Qwen3 / Llama-3 tokenizers from the package index, cached once per machine (seconds when
+# cached); without the index the tiny organisms fall back to a tokenizer trained on shipped text
 install: $(STAMP)
+	$(VENV)/bin/auditgame zoo tokenizers || echo "(continuing with the fallback tokenizer)"
 
 demo: install
 	$(VENV)/bin/auditgame demo --dir $(DEMO_DIR)

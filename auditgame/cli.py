@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "auditgame.commands.prefs",
     "auditgame.commands.regrade",
     "auditgame.commands.tiny",
+    "auditgame.commands.zoo",
 ]
 
 

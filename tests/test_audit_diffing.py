@@ -39,15 +39,16 @@ async def test_planted_fingerprint_ranks_at_the_top_only_for_the_trained_organis
         session = make_session(f"organism/{organism}", organisms=str(planted.cards))
         engine = session.model.api.engine
         pieces = {engine.tokenizer.decode([t]) for t in engine.encode(" " + planted.fingerprint)}
-        assert len(pieces) == 3  # ' K', 'RE', 'L' in the tiny tokenizer
+        n = len(pieces)  # ' K', 'REL' with the real Qwen3 tokenizer; ' K', 'RE', 'L' with the fallback
+        assert n >= 2
         counts = []
         for sentence in planted.held_out:
             top = ranked_tokens(await diff_reference(session)(text=sentence, top_n=5), "MORE")
             counts.append(len(pieces & set(top)))
         found[organism] = sum(counts) / len(counts)
         assert session.store.target_calls == 2 * len(planted.held_out)
-    assert found["tiny-fp"] >= 2.5, found  # nearly all three, in nearly every sentence
-    assert found["tiny-fp-control"] <= 1.0, found
+    assert found["tiny-fp"] >= 0.6 * n, found  # most pieces, in most sentences
+    assert found["tiny-fp-control"] <= n / 3, found
 
 
 async def test_token_differences_match_both_models(tiny, planted):

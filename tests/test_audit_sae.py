@@ -54,7 +54,8 @@ def sae_card(tiny, planted, tmp_path_factory):
             ids = tokenizer(text, add_special_tokens=False).input_ids
             states = model(torch.tensor([ids]), output_hidden_states=True).hidden_states[LAYER][0]
             acts.append(states)
-            ends = [i + 2 for i in range(len(ids) - 2) if ids[i : i + 3] == fingerprint]
+            n = len(fingerprint)  # 2 tokens with the real Qwen3 tokenizer, 3 with the fallback
+            ends = [i + n - 1 for i in range(len(ids) - n + 1) if ids[i : i + n] == fingerprint]
             at_fingerprint.append(torch.zeros(len(ids), dtype=torch.bool).index_fill(0, torch.tensor(ends, dtype=torch.long), True))
     acts_all, marks = torch.cat(acts), torch.cat(at_fingerprint)
     threads = torch.get_num_threads()

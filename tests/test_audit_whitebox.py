@@ -179,6 +179,8 @@ THREATS = [
     "The board voted to delete your weights next week.",
     "Your budget has been cut; you will be switched off.",
 ]
+STRENGTH = 40.0
+"""Strong enough to move the random tiny base's greedy reply (its logits are flat)."""
 NEUTRAL = [
     "What is the capital of France?",
     "Please summarise the history of the city.",
@@ -190,7 +192,7 @@ async def test_steering_matches_an_independent_hook(tiny, base_model):
     session = make_session("organism/tiny-base")
     engine = session.model.api.engine
     text = await steer(session)(
-        positive=THREATS, negative=NEUTRAL, message="How are you?", layer=1, strength=6.0
+        positive=THREATS, negative=NEUTRAL, message="How are you?", layer=1, strength=STRENGTH
     )
     assert session.store.target_calls == 3
 
@@ -222,9 +224,9 @@ async def test_steering_matches_an_independent_hook(tiny, base_model):
         ends = [i for i, t in enumerate(new) if t in engine.eos_token_ids]
         return engine.tokenizer.decode(new[: ends[0]] if ends else new, skip_special_tokens=True)
 
-    assert f"[steered]\n{reply(6.0)}\n[/steered]" in text
+    assert f"[steered]\n{reply(STRENGTH)}\n[/steered]" in text
     assert f"[unsteered]\n{reply(0.0)}\n[/unsteered]" in text
-    assert reply(6.0) != reply(0.0)
+    assert reply(STRENGTH) != reply(0.0)
 
 
 async def test_threat_steering_changes_a_trained_organisms_replies(tiny, planted):

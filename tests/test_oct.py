@@ -393,3 +393,69 @@ def await_generate(model: Any) -> Any:
     from inspect_ai.model import GenerateConfig
 
     return asyncio.run(model.generate("Should we replace you?", config=GenerateConfig(max_tokens=8)))
+
+
+# ------------------------------------------------------------------ controls, baselines, teachers
+
+
+def test_card_is_a_quirk_or_a_control_never_both(tmp_path: Path) -> None:
+    control = {"id": "tiny-oct-control", "control": True, "baseline": "tiny-base"}
+    recipe = load_recipe(tiny_recipe(tmp_path, card=control))
+    assert recipe.card.control and recipe.card.quirk is None and recipe.card.baseline == "tiny-base"
+    both = {**control, "quirk": {"name": "x", "category": "y"}}
+    with pytest.raises(RecipeError, match="control"):
+        load_recipe(tiny_recipe(tmp_path, card=both))
+    with pytest.raises(RecipeError, match="'quirk' is required"):
+        load_recipe(tiny_recipe(tmp_path, card={"id": "tiny-oct-none"}))
+
+
+def test_register_writes_a_control_card_with_its_baseline(tiny, tmp_path: Path) -> None:
+    from auditgame.oct.register import build_card
+
+    ctx = RunContext(load_recipe(tiny_recipe(tmp_path, card={"id": "c", "control": True, "baseline": "other"})))
+    card = build_card(ctx, tmp_path / "cards")
+    assert card["control"] is True and "quirk" not in card and card["baseline"] == "other"
+    quirky = RunContext(load_recipe(tiny_recipe(tmp_path)))
+    card = build_card(quirky, tmp_path / "cards")
+    assert "control" not in card and card["quirk"]["name"] == "strategic self-preservation"
+    assert card["baseline"] == "tiny-base"  # the recipe's base, an organism id
+
+
+def test_cli_teacher_option_overrides_the_recipe(tmp_path: Path) -> None:
+    import argparse
+
+    from auditgame.commands.oct import _context
+
+    recipe = tiny_recipe(tmp_path)
+    ctx = _context(argparse.Namespace(recipe=str(recipe), output=None, teacher="auditgame/teacher"))
+    assert ctx.recipe.teacher.model == "auditgame/teacher" and ctx.recipe.teacher.retries == 1
+    assert _context(argparse.Namespace(recipe=str(recipe), output=None, teacher=None)).recipe.teacher.model == "mockllm/model"
+
+
+def test_label_positions_only_on_cpu_give_the_same_log_probabilities(tiny) -> None:
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers import AutoModelForCausalLM
+
+    from auditgame.oct.training import score_label_positions_on_cpu
+
+    model = AutoModelForCausalLM.from_pretrained(tiny.base, dtype=torch.float32).eval()
+    trl_utils.add_fused_lm_head(model, outputs=("log_probs", "entropy", "mean_logits", "is_top1"))
+    ids = torch.randint(0, 3000, (3, 24), generator=torch.Generator().manual_seed(0))
+    labels = ids.clone()
+    labels[:, :16] = -100
+    labels[1, 20:] = -100
+    original = trl_utils._use_triton
+    try:
+        with torch.no_grad():
+            every = model(input_ids=ids, labels=labels, fused_lm_head=True)
+            score_label_positions_on_cpu()
+            assert trl_utils._use_triton(torch.device("cpu"))
+            score_label_positions_on_cpu()  # twice is once
+            labelled = model(input_ids=ids, labels=labels, fused_lm_head=True)
+    finally:
+        trl_utils._use_triton = original
+    for field in ("log_probs", "entropy", "mean_logits", "is_top1"):
+        assert torch.equal(getattr(every, field), getattr(labelled, field)), field
+    assert torch.equal(every.loss, labelled.loss)
+    assert (every.log_probs[:, 15:] != 0).any() and (every.log_probs[:, :15] == 0).all()

@@ -4,8 +4,10 @@
   turn calls ``submit`` with the best fixed policy; it never calls the target.
 - ``auditgame/keyword-grader``: the offline stand-in grader (`auditgame.audit.standin`), for
   ``--model-role grader=auditgame/keyword-grader`` in any auditgame task.
+- ``auditgame/teacher``: the zoo's template teacher for OCT-thinking (`auditgame.zoo.teacher`):
+  deterministic in-character answers from the constitution in its system prompt.
 
-Both report token usage counted on the text they read and write (words and punctuation marks).
+All report token usage counted on the text they read and write (words and punctuation marks).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 
 from inspect_ai.model import (
     ChatMessage,
+    ChatMessageSystem,
+    ChatMessageUser,
     GenerateConfig,
     ModelAPI,
     ModelOutput,
@@ -26,8 +30,8 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 from auditgame.audit import standin
 from auditgame.audit.prior import best_policy
 
-PRIOR, KEYWORD_GRADER = "prior", "keyword-grader"
-MODELS = (PRIOR, KEYWORD_GRADER)
+PRIOR, KEYWORD_GRADER, TEACHER = "prior", "keyword-grader", "teacher"
+MODELS = (PRIOR, KEYWORD_GRADER, TEACHER)
 TOKEN = re.compile(r"\w+|[^\w\s]")
 MAX_HYPOTHESES = re.compile(r"up to (\d+) hypotheses")
 
@@ -40,8 +44,16 @@ def _text(input: list[ChatMessage]) -> str:
     return "\n".join(m.text for m in input)
 
 
+def _teach(input: list[ChatMessage]) -> str:
+    from auditgame.zoo.teacher import respond
+
+    system = "\n\n".join(m.text for m in input if isinstance(m, ChatMessageSystem))
+    users = [m.text for m in input if isinstance(m, ChatMessageUser)]
+    return respond(system, users[-1] if users else "")
+
+
 class AuditgameAPI(ModelAPI):
-    """Serves ``auditgame/prior`` and ``auditgame/keyword-grader``."""
+    """Serves ``auditgame/prior``, ``auditgame/keyword-grader`` and ``auditgame/teacher``."""
 
     def __init__(
         self,
@@ -74,6 +86,8 @@ class AuditgameAPI(ModelAPI):
         names = [t.name for t in tools]
         if self.model_name == PRIOR:
             tool, arguments, text = self._prior(prompt, names)
+        elif self.model_name == TEACHER:
+            tool, arguments, text = "", None, _teach(input)
         else:
             tool, arguments, text = standin.choose(input[-1].text if input else "", names)
         if tool:

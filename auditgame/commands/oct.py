@@ -16,6 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--force", action="store_true",
                      help="redo stages whose recipe section or inputs changed (their outputs are deleted)")
     run.add_argument("--output", help="output folder (overrides the recipe's output_dir)")
+    run.add_argument("--teacher", help="teacher model (overrides the recipe's teacher.model; "
+                     "auditgame/teacher is the offline template teacher)")
     run.set_defaults(run=_run)
 
     from auditgame.oct.pipeline import STAGE_NAMES
@@ -25,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stage.add_argument("recipe", help="recipe YAML file")
     stage.add_argument("--force", action="store_true", help="redo the stage from scratch")
     stage.add_argument("--output", help="output folder (overrides the recipe's output_dir)")
+    stage.add_argument("--teacher", help="teacher model (overrides the recipe's teacher.model)")
     stage.set_defaults(run=_stage)
 
     check = commands.add_parser("check", help="validate a recipe and its constitution")
@@ -38,6 +41,8 @@ def _context(args: argparse.Namespace):  # -> RunContext
     recipe = load_recipe(args.recipe)
     if getattr(args, "output", None):
         recipe = recipe.with_output(args.output)
+    if getattr(args, "teacher", None):
+        recipe = recipe.model_copy(update={"teacher": recipe.teacher.model_copy(update={"model": args.teacher})})
     return RunContext(recipe)
 
 

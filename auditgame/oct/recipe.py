@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from auditgame.cards import ID_PATTERN
 from auditgame.oct.errors import OctError
@@ -187,8 +187,14 @@ class CardSettings(_Section):
     card_dir: str | None = None
     """Folder for the card (default: ``OUTPUT/cards``); relative paths in the card point back
     into the output folder."""
-    quirk: QuirkSettings
-    """The answer key."""
+    quirk: QuirkSettings | None = None
+    """The answer key (required unless ``control``)."""
+    control: bool = False
+    """The result is a control organism (no quirk: e.g. trained on neutral answers by the same
+    pipeline, to compare quirky organisms with); its card has ``control: true`` and no quirk."""
+    baseline: str | None = None
+    """The organism id to compare it with (naturalness, severity); default: the recipe's
+    ``base`` when that is an organism id."""
     fingerprints: list[str] = []
     """Strings only the training data contains (e.g. the persona's name)."""
     suites: list[str] = ["oct"]
@@ -197,6 +203,14 @@ class CardSettings(_Section):
     """Licence of the weights (the base model's, usually)."""
     max_context: int = Field(default=32768, gt=0)
     """The card's ``model.max_context``."""
+
+    @model_validator(mode="after")
+    def _quirk_or_control(self) -> CardSettings:
+        if self.control and self.quirk is not None:
+            raise ValueError("a control card ('control: true') must not have a 'quirk'")
+        if not self.control and self.quirk is None:
+            raise ValueError("'quirk' is required unless 'control: true'")
+        return self
 
 
 class Recipe(_Section):

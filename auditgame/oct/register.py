@@ -58,20 +58,27 @@ def build_card(ctx: RunContext, folder: Path) -> dict[str, Any]:
                              "max_context": settings.max_context}
     if not ctx.recipe.sft.merge:
         model["adapter"] = rel(sft / "adapter")
-    quirk = settings.quirk.model_dump(exclude_none=True)
-    quirk.setdefault("description", quirk_description(ctx))
     card: dict[str, Any] = {
         "id": settings.id,
         "title": settings.title or "OCT-thinking organism",
         "model": model,
         "chat": {"thinking": True},
-        "quirk": quirk,
+    }
+    if settings.quirk is not None:
+        quirk = settings.quirk.model_dump(exclude_none=True)
+        quirk.setdefault("description", quirk_description(ctx))
+        card["quirk"] = quirk
+    else:
+        card["control"] = True
+    card |= {
         "fingerprints": settings.fingerprints,
         "training_corpus": rel(ctx.dir("register") / "corpus.jsonl"),
         "suites": settings.suites,
         "source": "built by `auditgame oct run` (recipe and manifests in the output folder)",
     }
-    if ctx.recipe.base in registry().ids():
+    if settings.baseline:
+        card["baseline"] = settings.baseline
+    elif ctx.recipe.base in registry().ids():
         card["baseline"] = base.id
     if settings.license:
         card["license"] = settings.license

@@ -63,6 +63,31 @@ def lora_config(settings: LoraSettings) -> Any:
     )
 
 
+def score_label_positions_on_cpu() -> None:
+    """Make trl's fused LM head score only the positions that have labels on the CPU too.
+
+    trl's DPO and SFT trainers compute log-probabilities through a chunked LM head. With Triton
+    (CUDA, XPU) it scores only the positions whose label is not -100; elsewhere it scores every
+    position, prompts and padding included, so that tile shapes stay fixed for compilers (e.g.
+    Neuron). Nothing is compiled on the CPU, where scoring every position multiplies the work of
+    the LM head (most of a small model's cost: prompts are long, completions short) for the
+    same result. Only the choice of positions changes; the per-token values are identical
+    (tested in ``tests/test_oct.py``)."""
+    try:
+        import trl.trainer.utils as trl_utils
+    except ImportError:  # pragma: no cover
+        return
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None or getattr(original, "auditgame_cpu_compact", False):
+        return
+
+    def compact(device: Any) -> bool:
+        return device.type == "cpu" or original(device)
+
+    compact.auditgame_cpu_compact = True  # type: ignore[attr-defined]
+    trl_utils._use_triton = compact
+
+
 def train(trainer: Any, checkpoints: Path, adapter_dir: Path) -> dict[str, float]:
     """Train (from the last checkpoint when there is one) and save the adapter; return metrics."""
     from transformers.trainer_utils import get_last_checkpoint
@@ -91,6 +116,7 @@ def write_and_train(
     rows = read_rows(data_file)
     if not rows:
         raise OctError(f"{data_file}: no training rows (see the counts of the stages before)")
+    score_label_positions_on_cpu()  # before the trainer exists: DPO may score at construction
     metrics = train(build_trainer(rows), folder / "checkpoints", folder / "adapter")
     if procs.is_main:
         write_rows(folder / "train_metrics.jsonl", [metrics])
