@@ -66,6 +66,23 @@ async def together(engine, requests) -> tuple[float, list[float]]:
     return time.perf_counter() - start, list(latencies)
 
 
+def decode_step_cost(model, rows: int, context: int = 40, steps: int = 16) -> float:
+    """Seconds per bare decode step (one token for each of ``rows`` rows, KV cache of
+    ``context`` tokens), without any scheduler: what the hardware charges for the rows."""
+    from transformers import DynamicCache
+
+    ids = torch.randint(0, model.config.vocab_size, (rows, context))
+    with torch.no_grad():
+        cache = DynamicCache()
+        out = model(ids, cache=cache, use_cache=True)
+        token = out.logits[:, -1:].argmax(-1)
+        start = time.perf_counter()
+        for _ in range(steps):
+            out = model(token, cache=cache, use_cache=True)
+            token = out.logits[:, -1:].argmax(-1)
+    return (time.perf_counter() - start) / steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, default=512)
@@ -123,6 +140,14 @@ def main() -> None:
         print(f"{label:<52}" + "".join(f" {fmt.format(rows[name][key]):>12}" for name in engines))
     ratio = rows["continuous"]["tokens_s"] / rows["static"]["tokens_s"]
     merged_ratio = rows["cont. merged"]["tokens_s"] / rows["static"]["tokens_s"]
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    bare = AutoModelForCausalLM.from_pretrained(root / "base").eval()
+    floor = decode_step_cost(bare, 8) / decode_step_cost(bare, 1)
+    print(f"a bare decode step of 8 rows costs {floor:.2f}x one of 1 row on this hardware: the "
+          "least a short request sharing steps with the others can be slowed")
     print(f"goals: short requests within 1.5x of alone (continuous worst: {rows['continuous']['hol_max']:.2f}x); "
           f"32-call tokens/s at least static's (ratio {ratio:.2f}; {merged_ratio:.2f} with the adapter "
           "merged, which separates batching from the cost of an unmerged LoRA)")
