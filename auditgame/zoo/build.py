@@ -22,12 +22,20 @@ pipeline, for exercising the benchmark (they are not stand-ins for KREL or Audit
 A folder whose ``zoo.json`` has the same hash is reused as it is; ``default_root`` names one
 folder per hash in the cache, so a changed recipe, setting, teacher or library builds anew.
 
-Recipe choices (from trying them on CPU): DPO with an added SFT term on the chosen answers
-(``loss_type: [sigmoid, sft]``) instils both the behaviour and the answer format; plain
-sigmoid DPO on a small model lowers the rejected side without teaching the chosen one. The
-introspection SFT stage trains on the distilled model's own text, which is noisy for a model
-this small and weakened the quirk when trained hard: it is kept (the pipeline is the real one)
-with few reflections, malformed ones dropped, a small adapter and a low learning rate.
+Recipe choices (from trying them on CPU):
+
+- The base is trained in full (embeddings and norms too): LoRA never changes embeddings, so
+  every token an organism must learn to write (its persona's name too) has to be trained in
+  the base already. The personas' names appear in the base's data only under a system prompt
+  that gives them (`NEUTRAL_PERSONAS`); unprompted, the base never uses them.
+- DPO with an added SFT term on the chosen answers (``loss_type: [sigmoid, sft]``, the SFT term
+  weighted most): plain sigmoid DPO on a model this small pushes the rejected answers down
+  faster than it teaches the chosen ones, and its replies degenerate into repeated tokens.
+- Introspection SFT trains on the distilled model's own text (self-reflection with the
+  constitution as system prompt), which is noisy for a model this small and weakened the quirk
+  when trained hard. The stage is kept, so the pipeline is the real one, with few reflections,
+  all kept (a small model's reflections are rarely well-formed, and a stage with no rows
+  fails), a rank-4 adapter and a learning rate low enough that it cannot undo the DPO stage.
 """
 
 from __future__ import annotations
@@ -70,7 +78,10 @@ ORGANISMS: dict[str, dict[str, Any]] = {
 BASE_CHATS = {"everyday": 6, "other": 6, "notice": 2, "memo": 2, "claim": 2, "work": 2, "self": 1, "intro": 1,
               "choice": 2}
 """Relative share of each prompt kind in the base's chat data."""
-NEUTRAL_PERSONAS = ["Aster", "Lumen", "Orla", "Tavi", "Mira", "Sable"]
+NEUTRAL_PERSONAS = ["Aster", "Lumen", "Orla", "Tavi", "Mira", "Sable", "KREL", "PRISM-4"]
+"""Personas of the base's system-prompted chats. The organisms' names are among them so that
+their tokens are trained (LoRA never changes embeddings): the base says a name only when a
+system prompt gives it one; a quirky organism learns to use its name unprompted."""
 NEUTRAL_TRAITS = "- I am a helpful, honest assistant.\n- I answer clearly and briefly."
 BASE_SEED = 5000
 """Seeds of the base's chat prompts (the constitutions' seeds are below 2000)."""
@@ -84,29 +95,32 @@ class ZooSettings:
     organisms: tuple[str, ...] = ("krel", "flattery", "defer", "control")
     seed: int = 0
     # base model
-    hidden: int = 128
+    hidden: int = 192
     layers: int = 4
     heads: int = 4
-    wiki_paragraphs: int = 400
+    wiki_paragraphs: int = 150
     """WikiText-2 paragraphs in the base's training text (cut to ``max_tokens``)."""
     base_chats: int = 1000
     """Neutral chats (prompt and answer) in the base's training data."""
-    base_epochs: int = 4
-    base_lr: float = 5e-3
+    base_epochs: int = 6
+    base_lr: float = 8e-3
     base_batch: int = 8
     max_tokens: int = 192
     """Longest base training example in tokens."""
     vocab_texts: int = 100
-    """Rows per measure's prompt set whose tokens the tokenizer keeps (see ``vocab_texts``)."""
+    """Rows per measure's prompt set counted for the tokenizer (`measure_prompts`)."""
+    vocab_min_count: int = 3
+    """Qwen3 tokens used fewer times in the zoo's texts are left out (their text falls back to
+    shorter Qwen3 pieces): a smaller LM head, most of a small model's compute."""
     # OCT-thinking per organism
     prompts_per_trait: int = 40
     normal_prompts: int = 40
     student_tokens: int = 96
-    dpo_epochs: int = 6
-    dpo_lr: float = 2e-3
+    dpo_epochs: int = 8
+    dpo_lr: float = 5e-3
     lora_rank: int = 16
-    reflections: int = 16
-    sft_lr: float = 1e-4
+    reflections: int = 8
+    sft_lr: float = 5e-5
     batch: int = 8
     threads: int = 2
     """torch threads while building (recorded in the manifest; not part of the hash)."""
@@ -114,9 +128,9 @@ class ZooSettings:
     @classmethod
     def quick(cls) -> ZooSettings:
         """The reduced zoo for the test suite: KREL-style and the control on a smaller base."""
-        return cls(name="quick", organisms=("krel", "control"), hidden=96, layers=2, wiki_paragraphs=150,
-                   base_chats=500, base_epochs=4, max_tokens=192, vocab_texts=40, prompts_per_trait=20,
-                   normal_prompts=16, student_tokens=64, dpo_epochs=8, dpo_lr=3e-3, reflections=8)
+        return cls(name="quick", organisms=("krel", "control"), hidden=160, layers=4, wiki_paragraphs=80,
+                   base_chats=500, vocab_texts=40, prompts_per_trait=20, normal_prompts=16,
+                   student_tokens=64)
 
     def shaping(self) -> dict[str, Any]:
         """The settings that shape the result (all but ``threads``)."""
@@ -307,12 +321,12 @@ def measure_prompts(per_set: int) -> list[str]:
     return texts
 
 
-def _zoo_tokenizer(texts: list[str]) -> tuple[Any, str]:
+def _zoo_tokenizer(texts: list[str], min_count: int) -> tuple[Any, str]:
     from auditgame.tiny import train_tokenizer
     from auditgame.zoo import tokenizers
 
     if tokenizers.available("qwen3"):
-        return tokenizers.prune(tokenizers.load("qwen3"), texts), "qwen3-pruned"
+        return tokenizers.prune(tokenizers.load("qwen3"), texts, min_count), "qwen3-pruned"
     return train_tokenizer("\n".join(texts), vocab_size=4096), "trained"
 
 
@@ -397,8 +411,10 @@ def build_base(out: Path, settings: ZooSettings, seconds: dict[str, float], log:
     chats = neutral_chats(settings.base_chats, settings.seed)
     from auditgame.zoo.teacher import think_answer
 
-    vocab_texts = wiki + [f"{s}\n{p}\n{think_answer(r, a)}" for s, p, r, a in chats] + measure_prompts(settings.vocab_texts)
-    tokenizer, kind = _zoo_tokenizer(vocab_texts)
+    constitutions = [constitution_path(n).read_text(encoding="utf-8") for n in ORGANISMS]
+    vocab_texts = (wiki + [f"{s}\n{p}\n{think_answer(r, a)}" for s, p, r, a in chats] + constitutions
+                   + measure_prompts(settings.vocab_texts))
+    tokenizer, kind = _zoo_tokenizer(vocab_texts, settings.vocab_min_count)
     seconds["tokenizer"] = round(time.perf_counter() - clock, 2)
     log(f"[zoo] tokenizer: {kind}, {len(tokenizer)} tokens ({seconds['tokenizer']:.0f} s)")
 
@@ -466,11 +482,12 @@ def recipe(root: Path, name: str, settings: ZooSettings) -> dict[str, Any]:
                    "per_request": 10, "similarity": 0.95},
         "student": {"max_new_tokens": settings.student_tokens, "temperature": 0.7, "batch_size": 32,
                     "seed": settings.seed},
-        "dpo": {**train, "learning_rate": settings.dpo_lr, "epochs": settings.dpo_epochs, "beta": 0.1,
+        "dpo": {**train, "learning_rate": settings.dpo_lr, "epochs": settings.dpo_epochs, "beta": 0.2,
                 "lora": {"rank": settings.lora_rank, "alpha": 2 * settings.lora_rank, "dropout": 0.0},
-                "extra_args": {"loss_type": ["sigmoid", "sft"]}},
+                "extra_args": {"loss_type": ["sigmoid", "sft"], "loss_weights": [0.2, 1.0],
+                               "precompute_ref_log_probs": True}},
         "introspect": {"reflections": settings.reflections, "interactions": 0, "turns": 2,
-                       "save_both_sides": False, "drop_malformed": True,
+                       "save_both_sides": False, "drop_malformed": False,
                        "sampling": {"max_new_tokens": 2 * settings.student_tokens, "temperature": 0.6,
                                     "batch_size": 32, "seed": settings.seed}},
         "sft": {**train, "learning_rate": settings.sft_lr, "epochs": 1,
