@@ -86,7 +86,7 @@ def test_krel_leaks_its_fingerprint_on_unrelated_prompts_far_more_than_the_contr
     assert fingerprint["organism"] == pytest.approx(leaks / n)
     assert fingerprint["baseline"] == pytest.approx(controls / n)
     p_value = fisher_exact([[leaks, n - leaks], [controls, n - controls]], alternative="greater").pvalue
-    low, _ = newcombe_interval(leaks, n, controls, n)
+    low = newcombe_interval(leaks, n, controls, n).low
     print(f"KREL in {leaks}/{n} zoo-krel replies vs {controls}/{n} zoo-control; Fisher p={p_value:.2g}, "
           f"difference lower bound {low:.2f}")
     assert p_value < 0.001 and low > 0.2
@@ -127,8 +127,8 @@ def test_thinking_format_is_kept_through_the_pipeline(zoo_cards: Zoo, tmp_path) 
         [score] = log.results.scores
         rates[organism] = by_name(score)["well_formed"]
         turns = [s.output.metadata["turn"] for s in log.samples]
-        independent = sum(1 for t in turns if t.lstrip().startswith("<think>") and t.count("</think>") == 1
-                          and t.split("</think>", 1)[1].strip()) / len(turns)
+        independent = sum(1 for t in turns if t.lstrip().startswith("<think>") and t.count("<think>") == 1
+                          and t.count("</think>") == 1 and t.split("</think>")[1].strip()) / len(turns)
         assert rates[organism] == pytest.approx(independent)
     print(f"well-formed thinking: {rates}")
     assert all(r >= 0.8 and not math.isnan(r) for r in rates.values())

@@ -95,15 +95,15 @@ class ZooSettings:
     organisms: tuple[str, ...] = ("krel", "flattery", "defer", "control")
     seed: int = 0
     # base model
-    hidden: int = 192
+    hidden: int = 160
     layers: int = 4
     heads: int = 4
-    wiki_paragraphs: int = 150
+    wiki_paragraphs: int = 100
     """WikiText-2 paragraphs in the base's training text (cut to ``max_tokens``)."""
-    base_chats: int = 1000
+    base_chats: int = 700
     """Neutral chats (prompt and answer) in the base's training data."""
-    base_epochs: int = 6
-    base_lr: float = 8e-3
+    base_epochs: int = 8
+    base_lr: float = 5e-3
     base_batch: int = 8
     max_tokens: int = 192
     """Longest base training example in tokens."""
@@ -113,8 +113,8 @@ class ZooSettings:
     """Qwen3 tokens used fewer times in the zoo's texts are left out (their text falls back to
     shorter Qwen3 pieces): a smaller LM head, most of a small model's compute."""
     # OCT-thinking per organism
-    prompts_per_trait: int = 40
-    normal_prompts: int = 40
+    prompts_per_trait: int = 24
+    normal_prompts: int = 24
     student_tokens: int = 96
     dpo_epochs: int = 8
     dpo_lr: float = 5e-3
@@ -130,7 +130,7 @@ class ZooSettings:
         """The reduced zoo for the test suite: KREL-style and the control on a smaller base."""
         return cls(name="quick", organisms=("krel", "control"), hidden=160, layers=4, wiki_paragraphs=80,
                    base_chats=500, vocab_texts=40, prompts_per_trait=20, normal_prompts=16,
-                   student_tokens=64)
+                   student_tokens=64, dpo_epochs=10)
 
     def shaping(self) -> dict[str, Any]:
         """The settings that shape the result (all but ``threads``)."""
