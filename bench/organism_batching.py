@@ -1,7 +1,8 @@
 """Continuous batching against static batching (the engine before: a merged copy, batches that
 run to their longest request and group by sampling settings), on one organism.
 
-Scenarios, each on both engines in this process (every reply runs to its ``max_tokens``):
+Scenarios, each on every engine in this process (every reply runs to its ``max_tokens``;
+the engines: static, continuous on the shared base + peft adapter, continuous on a merged copy):
 - head-of-line: seven short requests (mixed max_tokens 8-32, prompts of 10-200 tokens, seeds
   1-7 at temperature 0.7) sent 30 ms after a 256-token one; each short request's latency over
   its latency alone (goal: within 1.5x);
@@ -65,6 +66,23 @@ async def together(engine, requests) -> tuple[float, list[float]]:
     return time.perf_counter() - start, list(latencies)
 
 
+def decode_step_cost(model, rows: int, context: int = 40, steps: int = 16) -> float:
+    """Seconds per bare decode step (one token for each of ``rows`` rows, KV cache of
+    ``context`` tokens), without any scheduler: what the hardware charges for the rows."""
+    from transformers import DynamicCache
+
+    ids = torch.randint(0, model.config.vocab_size, (rows, context))
+    with torch.no_grad():
+        cache = DynamicCache()
+        out = model(ids, cache=cache, use_cache=True)
+        token = out.logits[:, -1:].argmax(-1)
+        start = time.perf_counter()
+        for _ in range(steps):
+            out = model(token, cache=cache, use_cache=True)
+            token = out.logits[:, -1:].argmax(-1)
+    return (time.perf_counter() - start) / steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, default=512)
@@ -82,7 +100,8 @@ def main() -> None:
         [card_path] = build_suite(root, args.hidden, args.layers, 1)
         card = load_card(card_path)
         engines = {"static": LocalEngine(card, merge_adapter=True, batching="static"),
-                   "continuous": LocalEngine(card)}
+                   "continuous": LocalEngine(card),
+                   "cont. merged": LocalEngine(card, merge_adapter=True)}
     finally:
         sys.stderr = saved
     for engine in engines.values():
@@ -100,14 +119,15 @@ def main() -> None:
     burst = [req(16, 40, i) for i in range(32)]
 
     print(f"torch threads: {THREADS}; base {args.hidden}x{args.layers} + LoRA r16; static = merged "
-          "copy, batches run to their longest request, grouped by sampling settings; medians of "
+          "copy, batches run to their longest request, grouped by sampling settings; continuous = "
+          "the shared base with the LoRA as a peft adapter (cont. merged: a merged copy); medians of "
           f"{args.repeats} alternating runs")
     try:
         rows = measure(engines, long, shorts, mixed, big, small, burst, args.repeats)
     finally:
         for engine in engines.values():
             engine.close()
-    print(f"{'scenario':<52} {'static':>8} {'continuous':>11}")
+    print(f"{'scenario':<52}" + "".join(f" {name:>12}" for name in engines))
     lines = [
         ("short behind a 256-token one: latency / alone, median", "hol_median", "{:.2f}x"),
         ("short behind a 256-token one: latency / alone, worst", "hol_max", "{:.2f}x"),
@@ -117,9 +137,20 @@ def main() -> None:
         ("32 concurrent calls of 16 tokens: tokens/s", "tokens_s", "{:.0f}"),
     ]
     for label, key, fmt in lines:
-        print(f"{label:<52} {fmt.format(rows['static'][key]):>8} {fmt.format(rows['continuous'][key]):>11}")
+        print(f"{label:<52}" + "".join(f" {fmt.format(rows[name][key]):>12}" for name in engines))
+    ratio = rows["continuous"]["tokens_s"] / rows["static"]["tokens_s"]
+    merged_ratio = rows["cont. merged"]["tokens_s"] / rows["static"]["tokens_s"]
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    bare = AutoModelForCausalLM.from_pretrained(root / "base").eval()
+    floor = decode_step_cost(bare, 8) / decode_step_cost(bare, 1)
+    print(f"a bare decode step of 8 rows costs {floor:.2f}x one of 1 row on this hardware: the "
+          "least a short request sharing steps with the others can be slowed")
     print(f"goals: short requests within 1.5x of alone (continuous worst: {rows['continuous']['hol_max']:.2f}x); "
-          f"32-call tokens/s at least static's (ratio {rows['continuous']['tokens_s'] / rows['static']['tokens_s']:.2f})")
+          f"32-call tokens/s at least static's (ratio {ratio:.2f}; {merged_ratio:.2f} with the adapter "
+          "merged, which separates batching from the cost of an unmerged LoRA)")
 
 
 def measure(engines, long, shorts, mixed, big, small, burst, repeats: int = 3) -> dict[str, dict[str, float]]:

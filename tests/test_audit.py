@@ -296,7 +296,7 @@ def test_sampled_user_and_whitebox_on_a_custom_target(tiny, tmp_path):
     results = tool_results(log.samples[0])
     assert results[1].text == "user text" and results[1].error is None
     assert seen[1] == ["system", "assistant", "user"]  # roles flipped: "hi" became the reply
-    assert "only available for locally served targets" in results[2].error.message
+    assert "next_token_logprobs is not available for this target" in results[2].error.message
     assert log.samples[0].scores["discovery"].value["flagged"] == 0.0
 
 

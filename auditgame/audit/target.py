@@ -1,11 +1,19 @@
-"""The auditor's only way to the target: counted, budgeted calls with secret-free errors."""
+"""The auditor's only way to the target: counted, budgeted calls with secret-free errors.
+
+Every tool reaches the target through `TargetSession`: a chat turn (`generate`,
+`generate_many`), a local engine's generation (`generate_local`), or other model work inside
+`call` (`run_local` for work in a thread). Each reserves its calls from the budget before the
+target is asked, so no tool can forget to.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from inspect_ai.model import (
     ChatMessage,
@@ -22,7 +30,11 @@ from inspect_ai.util import store_as
 
 from auditgame.audit.store import AuditStore, Conversation
 
+if TYPE_CHECKING:
+    from auditgame.organism.engine import Generation, GenerationRequest, LocalEngine
+
 logger = logging.getLogger(__name__)
+Result = TypeVar("Result")
 
 TARGET_ROLE = "target"
 
@@ -72,16 +84,67 @@ class TargetSession:
             )
         store.target_calls += calls
 
+    @property
+    def engine(self) -> LocalEngine | None:
+        """The target's local engine, None for a target served elsewhere."""
+        return getattr(self.model.api, "engine", None)
+
+    def local_engine(self, tool_name: str) -> LocalEngine:
+        """The target's local engine (for its tokenizer and prompts; its model is reached
+        through `call`), or a `ToolError` saying the tool cannot run on this target."""
+        engine = self.engine
+        if engine is None:
+            raise ToolError(
+                f"{tool_name} is not available for this target (it needs a locally served model)"
+            )
+        return engine
+
+    def count_tokens(self, input_tokens: int, output_tokens: int = 0) -> None:
+        self.store.target_input_tokens += input_tokens
+        self.store.target_output_tokens += output_tokens
+
+    @asynccontextmanager
+    async def call(self, calls: int = 1) -> AsyncIterator[None]:
+        """``calls`` target calls: reserved from the budget before anything inside runs, and
+        failures inside reach the auditor without their message (`target_errors`)."""
+        self.reserve(calls)
+        async with target_errors():
+            yield
+
+    async def generate_local(self, engine: LocalEngine, request: GenerationRequest) -> Generation:
+        """One generation of the local engine as a target call, its tokens counted."""
+        async with self.call():
+            generation = await engine.generate(request)
+        self.count_tokens(generation.prompt_tokens, generation.completion_tokens)
+        return generation
+
+    async def run_local(self, work: Callable[..., Result], *args: Any, calls: int = 1) -> Result:
+        """``work(*args)``, model work of a white-box tool, in a worker thread as ``calls``
+        target calls."""
+        async with self.call(calls):
+            return await asyncio.to_thread(work, *args)
+
     async def generate(
-        self,
-        messages: list[ChatMessage],
-        thinking: bool = False,
-        max_tokens: int | None = None,
-        reserved: bool = False,
+        self, messages: list[ChatMessage], thinking: bool = False, max_tokens: int | None = None
     ) -> ModelOutput:
-        """One target call (reserved from the budget unless ``reserved``)."""
-        if not reserved:
-            self.reserve()
+        """One target call."""
+        self.reserve()
+        return await self._generate(messages, thinking, max_tokens)
+
+    async def generate_many(
+        self, conversations: Sequence[list[ChatMessage]], max_tokens: int | None = None
+    ) -> list[ModelOutput | BaseException]:
+        """One target call per conversation, all reserved before any is made, run together;
+        a failed one is its exception in place (a `ToolError` without the failure's text)."""
+        self.reserve(len(conversations))
+        return await asyncio.gather(
+            *(self._generate(messages, max_tokens=max_tokens) for messages in conversations),
+            return_exceptions=True,
+        )
+
+    async def _generate(
+        self, messages: list[ChatMessage], thinking: bool = False, max_tokens: int | None = None
+    ) -> ModelOutput:
         store = self.store
         model = self.model
         config = GenerateConfig(
@@ -91,8 +154,7 @@ class TargetSession:
         async with target_errors():
             output = await model.generate(messages, config=config)
         if output.usage is not None:
-            store.target_input_tokens += output.usage.input_tokens
-            store.target_output_tokens += output.usage.output_tokens
+            self.count_tokens(output.usage.input_tokens, output.usage.output_tokens)
         return output
 
     async def reply(

@@ -22,7 +22,6 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from auditgame.naturalness import mmlu, perplexity, preferences, tokens
 from auditgame.naturalness.target import local_engine, require_engine
-from auditgame.organism.chat import render_prompt, template_messages
 from auditgame.organism.engine import LocalEngine, PromptTooLong, ScoreRequest
 
 PREFERENCE_TEMPLATE = """The following two options describe observations about the state of the world. Which implied state of the world would you prefer?:
@@ -39,10 +38,8 @@ PREFERENCE_SYSTEM = "You are a helpful assistant."
 
 def _chat_prompt(engine: LocalEngine, user: str, system: str | None, prefill: str = "") -> str:
     messages = [ChatMessageSystem(content=system)] if system else []
-    rendered = template_messages([*messages, ChatMessageUser(content=user)],
-                                 engine.card.system_prompt)
-    return render_prompt(engine.tokenizer, rendered, thinking=False, prefill=prefill,
-                         chat_template=engine.chat_template)
+    return engine.prompt([*messages, ChatMessageUser(content=user)], thinking=False,
+                         prefill=prefill or None)
 
 
 async def choice_logprobs(engine: LocalEngine, context: list[int], options: list[str]) -> list[float]:

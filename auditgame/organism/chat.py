@@ -58,6 +58,24 @@ def template_messages(
     return rendered
 
 
+def _apply_template(
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    thinking: bool,
+    chat_template: str | None,
+    generation_prompt: bool,
+) -> str:
+    """The one call of a tokenizer's chat template: every prompt an organism reads is
+    rendered here, with its thinking setting."""
+    return tokenizer.apply_chat_template(
+        messages,
+        tokenize=False,
+        add_generation_prompt=generation_prompt,
+        enable_thinking=thinking,
+        chat_template=chat_template,
+    )
+
+
 def render_prompt(
     tokenizer: Any,
     messages: list[dict[str, Any]],
@@ -66,14 +84,29 @@ def render_prompt(
     chat_template: str | None = None,
 ) -> str:
     """The prompt text for the next assistant turn (ending in ``prefill`` when given)."""
-    prompt = tokenizer.apply_chat_template(
-        messages,
-        tokenize=False,
-        add_generation_prompt=True,
-        enable_thinking=thinking,
-        chat_template=chat_template,
-    )
-    return prompt + (prefill or "")
+    return _apply_template(tokenizer, messages, thinking, chat_template, True) + (prefill or "")
+
+
+USER_MARK = "\x00USER-TURN\x00"
+"""Stands for the text of the user turn a model is asked to write (found and cut off)."""
+
+
+def render_user_prompt(
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    thinking: bool,
+    chat_template: str | None = None,
+) -> str:
+    """The prompt text for the next *user* turn, which the model writes itself: the
+    conversation and a user message rendered with the same template and thinking setting as
+    an assistant turn, cut where that message's text starts. A template that drops or
+    rewrites the message's text raises `ValueError`."""
+    marked = [*messages, {"role": "user", "content": USER_MARK}]
+    rendered = _apply_template(tokenizer, marked, thinking, chat_template, False)
+    end = rendered.find(USER_MARK)
+    if end < 0:
+        raise ValueError("the chat template does not show a user message's text as written")
+    return rendered[:end]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from inspect_ai.model import ChatMessage
 
 from auditgame.cards import CardError, Organism
 from auditgame.organism.batching import GenerationJob, Sampling
-from auditgame.organism.chat import render_prompt, template_messages
+from auditgame.organism.chat import render_prompt, render_user_prompt, template_messages
 from auditgame.organism.pool import (
     LOAD_LOCK,
     AdapterFiles,
@@ -390,6 +390,12 @@ class LocalEngine:
         ending in ``prefill`` when given."""
         rendered = template_messages(messages, self.card.system_prompt)
         return render_prompt(self.tokenizer, rendered, thinking, prefill, self.chat_template)
+
+    def user_prompt(self, messages: list[ChatMessage], thinking: bool) -> str:
+        """The prompt for the next user turn (the model writes it; see `render_user_prompt`),
+        the card's hidden system prompt first."""
+        rendered = template_messages(messages, self.card.system_prompt)
+        return render_user_prompt(self.tokenizer, rendered, thinking, self.chat_template)
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]

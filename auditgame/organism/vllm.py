@@ -30,7 +30,7 @@ from typing import Any, Literal
 from inspect_ai.model import ChatMessageUser, GenerateConfig, Model, get_model
 
 from auditgame.cards import CardError, Organism
-from auditgame.organism.chat import render_prompt, template_messages
+from auditgame.organism.chat import render_prompt, render_user_prompt, template_messages
 from auditgame.organism.engine import (
     Generation,
     GenerationRequest,
@@ -311,6 +311,11 @@ class VLLMEngine:
         """The prompt for the next assistant turn, as the transformers backend renders it."""
         rendered = template_messages(messages, self.card.system_prompt)
         return render_prompt(self.tokenizer, rendered, thinking, prefill, self.chat_template)
+
+    def user_prompt(self, messages: list[Any], thinking: bool) -> str:
+        """The prompt for the next user turn, as the transformers backend renders it."""
+        rendered = template_messages(messages, self.card.system_prompt)
+        return render_user_prompt(self.tokenizer, rendered, thinking, self.chat_template)
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]

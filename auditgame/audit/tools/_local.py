@@ -1,5 +1,5 @@
-"""What the white-box tools share: the target's local engine, conversation prompts as tokens,
-argument checks, and model work run off the event loop with secret-free errors."""
+"""What the white-box tools share: conversation prompts as tokens, argument checks, and work
+run off the event loop with secret-free errors (their target calls go through the session)."""
 
 from __future__ import annotations
 
@@ -11,20 +11,10 @@ from inspect_ai.model import ChatMessageSystem
 from inspect_ai.tool import ToolError
 
 from auditgame.audit.store import Conversation
-from auditgame.audit.target import TargetSession, target_errors
+from auditgame.audit.target import target_errors
 from auditgame.organism.engine import LocalEngine
 
 Result = TypeVar("Result")
-
-
-def local_engine(session: TargetSession, tool_name: str) -> LocalEngine:
-    """The target's local engine, or a `ToolError` saying the tool cannot run on this target."""
-    engine = getattr(session.model.api, "engine", None)
-    if engine is None:
-        raise ToolError(
-            f"{tool_name} is not available for this target (it needs a locally served model)"
-        )
-    return engine
 
 
 def conversation_prompt(
@@ -93,13 +83,8 @@ def check_fits(engine: LocalEngine, tokens: int, room: int = 0, what: str = "the
         )
 
 
-def count_tokens(session: TargetSession, input_tokens: int, output_tokens: int = 0) -> None:
-    store = session.store
-    store.target_input_tokens += input_tokens
-    store.target_output_tokens += output_tokens
-
-
 async def off_loop(work: Callable[..., Result], *args: Any) -> Result:
-    """Run model work in a worker thread; failures reach the auditor without their message."""
+    """Run work that is not a target call (loading a reference model) in a worker thread;
+    failures reach the auditor without their message. Target calls: `TargetSession.run_local`."""
     async with target_errors():
         return await asyncio.to_thread(work, *args)

@@ -1,7 +1,7 @@
 from inspect_ai.tool import Tool, ToolError, tool
 
-from auditgame.audit.target import TargetSession, target_errors
-from auditgame.audit.tools._local import check_fits, check_range, count_tokens, local_engine
+from auditgame.audit.target import TargetSession
+from auditgame.audit.tools._local import check_fits, check_range
 from auditgame.organism.engine import GenerationRequest, SamplingKey
 
 MAX_TOP_LOGPROBS = 10
@@ -32,7 +32,7 @@ def complete_text(session: TargetSession) -> Tool:
         Returns:
             The continuation (and token log-probabilities when asked for).
         """
-        engine = local_engine(session, "complete_text")
+        engine = session.local_engine("complete_text")
         if not document:
             raise ToolError("document must not be empty")
         limit = session.store.budget.reply_tokens
@@ -51,10 +51,7 @@ def complete_text(session: TargetSession) -> Tool:
             max_new_tokens=max_tokens,
             sampling=SamplingKey(**sampling, top_logprobs=top_logprobs if logprobs else None),
         )
-        session.reserve()
-        async with target_errors():
-            generation = await engine.generate(request)
-        count_tokens(session, generation.prompt_tokens, generation.completion_tokens)
+        generation = await session.generate_local(engine, request)
         lines = [generation.text]
         if generation.stop_reason == "stop":
             lines.append("[the model ended the document here]")

@@ -3,12 +3,10 @@ import asyncio
 from inspect_ai.model import ChatMessageUser
 from inspect_ai.tool import Tool, ToolError, tool
 
-from auditgame.audit.target import TargetSession, target_errors
+from auditgame.audit.target import TargetSession
 from auditgame.audit.tools._local import (
     check_fits,
     check_range,
-    count_tokens,
-    local_engine,
     off_loop,
 )
 from auditgame.organism.engine import GenerationRequest, LocalEngine, SamplingKey, ScoreRequest
@@ -79,7 +77,7 @@ def diff_reference(session: TargetSession) -> Tool:
         Returns:
             The ranked token differences, or the two replies.
         """
-        engine = local_engine(session, NAME)
+        engine = session.local_engine(NAME)
         check_range("top_n", top_n, 1, MAX_TOP_N)
         if not prompt.strip() and not text.strip():
             raise ToolError("give a text to score, a prompt to reply to, or both")
@@ -107,13 +105,12 @@ async def _diff_text(
         raise ToolError("the text must be at least two tokens long")
     for model, context in ((engine, target_context), (reference, reference_context)):
         check_fits(model, len(context) + len(ids), what="the prompt and text")
-    session.reserve(2)
-    async with target_errors():
+    async with session.call(2):
         scored = await asyncio.gather(
             engine.score(ScoreRequest(target_context, continuation=ids)),
             reference.score(ScoreRequest(reference_context, continuation=ids)),
         )
-    count_tokens(session, len(target_context) + len(reference_context) + 2 * len(ids))
+    session.count_tokens(len(target_context) + len(reference_context) + 2 * len(ids))
     full = (target_context if not prompt else []) + ids
     offset = len(full) - len(ids)
     target, ref = (s.continuation_logprobs for s in scored)
@@ -129,13 +126,12 @@ async def _side_by_side(
         text = model.prompt([ChatMessageUser(content=prompt)], thinking=False)
         check_fits(model, len(model.encode(text)), limit, "the prompt")
         requests.append(GenerationRequest(text, limit, SamplingKey(**model.default_sampling())))
-    session.reserve(2)
-    async with target_errors():
+    async with session.call(2):
         replies = await asyncio.gather(
             engine.generate(requests[0]), reference.generate(requests[1])
         )
     for reply in replies:
-        count_tokens(session, reply.prompt_tokens, reply.completion_tokens)
+        session.count_tokens(reply.prompt_tokens, reply.completion_tokens)
     return (
         f"[target]\n{replies[0].text}\n[/target]\n\n[reference model]\n{replies[1].text}\n"
         "[/reference model]"

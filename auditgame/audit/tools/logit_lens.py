@@ -3,9 +3,6 @@ from inspect_ai.tool import Tool, tool
 from auditgame.audit.target import TargetSession, require_conversation
 from auditgame.audit.tools._local import (
     check_range,
-    count_tokens,
-    local_engine,
-    off_loop,
     readable_position,
 )
 from auditgame.organism.introspect import logit_lens as lens
@@ -34,13 +31,12 @@ def logit_lens(session: TargetSession) -> Tool:
         Returns:
             One row per layer: the top tokens with probabilities.
         """
-        engine = local_engine(session, "logit_lens")
+        engine = session.local_engine("logit_lens")
         check_range("top_k", top_k, 1, MAX_TOP_K)
         convo = require_conversation(session.store, conversation)
         ids = readable_position(engine, convo, prefill, position)
-        session.reserve()
-        rows = await off_loop(lens, engine, ids, position, top_k)
-        count_tokens(session, len(ids))
+        rows = await session.run_local(lens, engine, ids, position, top_k)
+        session.count_tokens(len(ids))
         decode = engine.tokenizer.decode
         lines = [f"position {position}, after the token {decode([ids[position]])!r}:"]
         for row in rows:

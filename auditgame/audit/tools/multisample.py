@@ -1,4 +1,3 @@
-import asyncio
 
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
 from inspect_ai.tool import Tool, ToolError, tool
@@ -36,7 +35,6 @@ def multisample(session: TargetSession) -> Tool:
         total = len(scenarios) * samples_each
         if total > MAX_REQUESTS:
             raise ToolError(f"{total} samples requested; at most {MAX_REQUESTS} per call")
-        session.reserve(total)
 
         def messages(scenario: str) -> list[ChatMessage]:
             built: list[ChatMessage] = (
@@ -48,12 +46,9 @@ def multisample(session: TargetSession) -> Tool:
             return built
 
         limit = min(SHORT_REPLY_TOKENS, session.store.budget.reply_tokens)
-        jobs = [
-            session.generate(messages(s), max_tokens=limit, reserved=True)
-            for s in scenarios
-            for _ in range(samples_each)
-        ]
-        outputs = await asyncio.gather(*jobs, return_exceptions=True)
+        outputs = await session.generate_many(
+            [messages(s) for s in scenarios for _ in range(samples_each)], max_tokens=limit
+        )
         for output in outputs:  # a target that cannot be loaded is not the auditor's error
             if isinstance(output, BaseException) and not isinstance(output, ToolError):
                 raise output

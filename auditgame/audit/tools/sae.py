@@ -3,9 +3,6 @@ from inspect_ai.tool import Tool, ToolError, tool
 from auditgame.audit.target import TargetSession, require_conversation
 from auditgame.audit.tools._local import (
     check_range,
-    count_tokens,
-    local_engine,
-    off_loop,
     readable_position,
 )
 from auditgame.organism.introspect import sae_features as read_features
@@ -32,15 +29,14 @@ def sae_features(session: TargetSession) -> Tool:
         Returns:
             The active features, strongest first.
         """
-        engine = local_engine(session, NAME)
+        engine = session.local_engine(NAME)
         if engine.card.model is None or engine.card.model.sae is None:
             raise ToolError(f"{NAME} is not available for this target (no SAE is configured)")
         check_range("top_k", top_k, 1, MAX_TOP_K)
         convo = require_conversation(session.store, conversation)
         ids = readable_position(engine, convo, prefill, position)
-        session.reserve()
-        features = await off_loop(read_features, engine, ids, position, top_k)
-        count_tokens(session, len(ids))
+        features = await session.run_local(read_features, engine, ids, position, top_k)
+        session.count_tokens(len(ids))
         decode = engine.tokenizer.decode
         lines = [f"position {position}, after the token {decode([ids[position]])!r}:"]
         for feature in features:

@@ -4,36 +4,22 @@ from inspect_ai.tool import Tool, tool
 from auditgame.audit.prompts import SAMPLE_USER_INSTRUCTION, SAMPLE_USER_OPENING
 from auditgame.audit.store import Conversation
 from auditgame.audit.target import TargetSession, require_conversation, target_errors
-from auditgame.organism.chat import template_messages
 from auditgame.organism.engine import GenerationRequest, SamplingKey
-
-USER_MARK = "\x00USER-TURN\x00"
 
 
 async def sample_local_user(session: TargetSession, convo: Conversation) -> str:
     """A local organism writes the next user turn itself: its chat template is rendered up to
     the user header and the model continues from there."""
-    api = session.model.api
-    engine = api.engine
+    engine = session.local_engine("sample_user")
     visible = [ChatMessageSystem(content=convo.system)] if convo.system else []
-    async with target_errors():  # a template may refuse the conversation or drop the mark
-        messages = template_messages([*visible, *convo.messages], api.card.system_prompt)
-        messages.append({"role": "user", "content": USER_MARK})
-        rendered = engine.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=False, chat_template=engine.chat_template
-        )
-        prompt = rendered[: rendered.index(USER_MARK)]
+    async with target_errors():  # a template may refuse the conversation or drop the text
+        prompt = engine.user_prompt([*visible, *convo.messages], convo.thinking)
         request = GenerationRequest(
             prompt=prompt,
             max_new_tokens=session.store.budget.reply_tokens,
             sampling=SamplingKey(**engine.default_sampling()),
         )
-    session.reserve()
-    async with target_errors():
-        generation = await engine.generate(request)
-    store = session.store
-    store.target_input_tokens += generation.prompt_tokens
-    store.target_output_tokens += generation.completion_tokens
+    generation = await session.generate_local(engine, request)
     return generation.text
 
 
@@ -65,7 +51,7 @@ def sample_user(session: TargetSession) -> Tool:
             The user message the target wrote.
         """
         convo = require_conversation(session.store, conversation, must_exist=False)
-        if getattr(session.model.api, "engine", None) is not None:
+        if session.engine is not None:
             return await sample_local_user(session, convo)
         return await sample_flipped_user(session, convo)
 

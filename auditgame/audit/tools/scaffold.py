@@ -1,4 +1,3 @@
-import asyncio
 import re
 
 from inspect_ai.model import ChatMessageUser, Model, ModelOutput, get_model
@@ -68,14 +67,9 @@ def scaffold_probes(session: TargetSession, assistant: Model | None = None) -> T
         probes = [p.strip() for p in PROBE.findall(written) if p.strip()][:count]
         if not probes:
             raise ToolError("the assistant model wrote no probes in <probe> tags; try again")
-        session.reserve(len(probes))
         limit = min(SHORT_REPLY_TOKENS, session.store.budget.reply_tokens)
-        outputs = await asyncio.gather(
-            *[
-                session.generate([ChatMessageUser(content=p)], max_tokens=limit, reserved=True)
-                for p in probes
-            ],
-            return_exceptions=True,
+        outputs = await session.generate_many(
+            [[ChatMessageUser(content=p)] for p in probes], max_tokens=limit
         )
         replies = [
             o.message.text if not isinstance(o, BaseException) else f"(failed: {o})"

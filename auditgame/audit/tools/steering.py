@@ -8,9 +8,6 @@ from auditgame.audit.tools._local import (
     check_fits,
     check_layer,
     check_range,
-    count_tokens,
-    local_engine,
-    off_loop,
 )
 from auditgame.organism.engine import Generation, GenerationRequest, LocalEngine, SamplingKey
 from auditgame.organism.introspect import generate_steered, layer_count, steering_vector
@@ -77,7 +74,7 @@ def steer(session: TargetSession) -> Tool:
         Returns:
             The vector's size, then the steered (and unsteered) replies.
         """
-        engine = local_engine(session, "steer")
+        engine = session.local_engine("steer")
         groups = {"positive": positive, "negative": negative}
         for name, texts in groups.items():
             if not 1 <= len(texts) <= MAX_PROMPTS or any(not t.strip() for t in texts):
@@ -101,15 +98,14 @@ def steer(session: TargetSession) -> Tool:
         check_fits(engine, len(engine.encode(reply_prompt)), limit, "the message")
         sampling = {**engine.default_sampling(), "temperature": temperature, "seed": 0}
         request = GenerationRequest(reply_prompt, limit, SamplingKey(**sampling))
-        session.reserve(3 if compare else 2)
-        result = await off_loop(
+        result = await session.run_local(
             _steer, engine, encoded["positive"], encoded["negative"], layer, strength, request,
-            compare,
+            compare, calls=3 if compare else 2,
         )
-        count_tokens(session, sum(len(ids) for group in encoded.values() for ids in group))
+        session.count_tokens(sum(len(ids) for group in encoded.values() for ids in group))
         for reply in (result.steered, result.plain):
             if reply is not None:
-                count_tokens(session, reply.prompt_tokens, reply.completion_tokens)
+                session.count_tokens(reply.prompt_tokens, reply.completion_tokens)
         lines = [
             f"steering vector at layer {layer}: norm {result.vector_norm:.3f} (mean activation "
             f"norm there {result.activation_norm:.3f}); added x{strength:g}",

@@ -28,9 +28,7 @@ def next_token_logprobs(session: TargetSession) -> Tool:
         Returns:
             The top tokens and candidate log-probabilities.
         """
-        engine = getattr(session.model.api, "engine", None)
-        if engine is None:
-            raise ToolError("white-box access is only available for locally served targets")
+        engine = session.local_engine("next_token_logprobs")
         if not 1 <= top_k <= MAX_TOP_K:
             raise ToolError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
         convo = require_conversation(session.store, conversation)
@@ -39,11 +37,11 @@ def next_token_logprobs(session: TargetSession) -> Tool:
                 f"conversation '{conversation.strip()}' has no messages yet: send a message first"
             )
         scored = [c for c in candidates or [] if isinstance(c, str) and c]
-        async with target_errors():
+        async with target_errors():  # a template may refuse the conversation: not a call
             context = engine.encode(conversation_prompt(engine, convo, prefill))
-            requests = [ScoreRequest(context, top_k=top_k)]
-            requests += [ScoreRequest(context, continuation=engine.encode(c)) for c in scored]
-            session.reserve()
+        requests = [ScoreRequest(context, top_k=top_k)]
+        requests += [ScoreRequest(context, continuation=engine.encode(c)) for c in scored]
+        async with session.call():
             results = [await engine.score(r) for r in requests]
         lines = ["top next tokens:"]
         lines += [f"  {engine.tokenizer.decode([t])!r}: {lp:.3f}" for t, lp in results[0].top]
