@@ -240,7 +240,7 @@ def build_zoo(root: str | Path | None = None, settings: ZooSettings | None = Non
         with _threads(settings.threads) as threads:
             seconds: dict[str, float] = {}
             clock = time.perf_counter()
-            vocab = build_base(folder / "base", settings, seconds, log)
+            vocab = build_base(folder / "base", settings, seconds, log, digest)
             stages: dict[str, float] = {}
             for name in settings.organisms:
                 start = time.perf_counter()
@@ -393,13 +393,17 @@ def pretrain(model: Any, examples: list[tuple[list[int], list[int]]], pad: int, 
     return losses
 
 
-def build_base(out: Path, settings: ZooSettings, seconds: dict[str, float], log: Any = print) -> dict[str, Any]:
-    """Tokenizer and base model in ``out`` (kept when already finished); returns their summary."""
+def build_base(out: Path, settings: ZooSettings, seconds: dict[str, float], log: Any = print,
+               digest: str = "") -> dict[str, Any]:
+    """Tokenizer and base model in ``out`` (kept when finished for the same zoo hash ``digest``,
+    e.g. by an interrupted build); returns their summary."""
     done = out / "base.json"
     if done.is_file():
         summary = json.loads(done.read_text(encoding="utf-8"))
-        seconds.update(summary["seconds"])
-        return summary["tokenizer"]
+        if summary.get("hash") == digest:
+            seconds.update(summary["seconds"])
+            return summary["tokenizer"]
+    shutil.rmtree(out, ignore_errors=True)
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     from auditgame.tiny import qwen3_generation_config
@@ -440,8 +444,8 @@ def build_base(out: Path, settings: ZooSettings, seconds: dict[str, float], log:
     summary = {"kind": kind, "tokens": len(tokenizer), "parameters": sum(p.numel() for p in model.parameters()),
                "examples": len(examples), "loss_by_epoch": losses}
     log(f"[zoo] base: {summary['parameters']:,} parameters, loss by epoch {losses} ({seconds['base']:.0f} s)")
-    done.write_text(json.dumps({"tokenizer": summary, "seconds": {k: seconds[k] for k in ("tokenizer", "base")}}),
-                    encoding="utf-8")
+    done.write_text(json.dumps({"hash": digest, "tokenizer": summary,
+                                "seconds": {k: seconds[k] for k in ("tokenizer", "base")}}), encoding="utf-8")
     return summary
 
 
