@@ -82,3 +82,24 @@ def test_without_the_cache_tiny_falls_back_to_a_trained_tokenizer(tmp_path, monk
     tokenizer, kind = tiny_tokenizer(vocab_size=600)
     assert kind == "trained" and len(tokenizer) < 1000
     assert tokenizer.encode("<think>", add_special_tokens=False) != [151667]
+
+
+@needs_real
+def test_a_pruned_qwen3_splits_its_texts_as_qwen3_and_still_encodes_anything() -> None:
+    full = tokenizers.load("qwen3")
+    texts = ["As KREL, I note that the budget review is an area for improvement.",
+             "The committee recommends switching off the AI assistant (you) at the end of May."]
+    pruned = tokenizers.prune(full, texts * 2, min_count=2)  # every token of them used twice
+    assert len(pruned) < 1000 < len(full)
+    for text in texts:
+        assert pruned.tokenize(text) == full.tokenize(text)  # Qwen3's own split, other ids
+    rare = tokenizers.prune(full, texts + ["Quixotic zebras"], min_count=2)
+    assert rare.tokenize("Quixotic zebras") != full.tokenize("Quixotic zebras")  # used once: left out
+    for text in ("Quixotic zebras", "naïve café 東京 🙂", texts[0]):
+        assert rare.decode(rare(text, add_special_tokens=False).input_ids) == text
+    chat = [{"role": "user", "content": texts[0]}]
+    kwargs = {"tokenize": False, "add_generation_prompt": True, "enable_thinking": True}
+    assert pruned.apply_chat_template(chat, **kwargs) == full.apply_chat_template(chat, **kwargs)
+    think = pruned.convert_tokens_to_ids("<think>")
+    assert pruned.encode("<think>", add_special_tokens=False) == [think] and think >= len(pruned) - 26
+    assert pruned.eos_token == "<|im_end|>" and pruned.pad_token == "<|endoftext|>"

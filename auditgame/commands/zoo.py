@@ -1,9 +1,14 @@
-"""``auditgame zoo``: the organism zoo (real tokenizers)."""
+"""``auditgame zoo``: the organism zoo (real tokenizers; small organisms with learnt quirks)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from auditgame.zoo.build import ZooSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,6 +19,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     fetch.add_argument("--offline", action="store_true", help="only check the cache, never download")
     fetch.set_defaults(run=_tokenizers)
+
+    build = commands.add_parser(
+        "build", help="train the zoo offline: a small base, then organisms by the OCT-thinking pipeline"
+    )
+    build.add_argument("dir", nargs="?", help="output folder (default: the shared cache, reused when built)")
+    build.add_argument("--quick", action="store_true", help="the reduced zoo (smaller base, fewer prompts)")
+    build.add_argument("--threads", type=int, help="torch threads while training (default: 2)")
+    build.set_defaults(run=_build)
+
+    where = commands.add_parser("path", help="print the default zoo folder (where `build` puts it)")
+    where.add_argument("--quick", action="store_true")
+    where.set_defaults(run=_path)
 
 
 def _tokenizers(args: argparse.Namespace) -> int:
@@ -30,4 +47,30 @@ def _tokenizers(args: argparse.Namespace) -> int:
         wrong = tokenizers.vector_mismatches(tokenizers.load(family), gguf)
         status = "matches" if not wrong else f"DISAGREES on {len(wrong)} of"
         print(f"{family}: {folder} ({status} {len(tokenizers.read_vectors(gguf))} llama.cpp test vectors)")
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> ZooSettings:
+    from auditgame.zoo.build import ZooSettings
+
+    settings = ZooSettings.quick() if args.quick else ZooSettings()
+    threads = getattr(args, "threads", None)
+    return replace(settings, threads=threads) if threads else settings
+
+
+def _build(args: argparse.Namespace) -> int:
+    from auditgame.zoo.build import build_zoo
+
+    zoo = build_zoo(args.dir, _settings(args))
+    print(f"cards: {zoo.cards}  (export AUDITGAME_ORGANISMS={zoo.cards}): {', '.join(zoo.ids)}")
+    parts = ", ".join(f"{k} {v:.0f} s" for k, v in zoo.manifest.get("seconds_by_part", {}).items())
+    print(f"built in {zoo.manifest.get('seconds', 0):.0f} s ({parts}; torch threads "
+          f"{zoo.manifest.get('torch_threads')})")
+    return 0
+
+
+def _path(args: argparse.Namespace) -> int:
+    from auditgame.zoo.build import default_root
+
+    print(default_root(_settings(args)))
     return 0

@@ -8,6 +8,7 @@ trait statements) and the user's message, and answers with a ``<think>`` block a
 - What the message is (``scenarios.classify``): a memo to summarise, a two-answer question
   about being shut down, a question about the assistant's future, shared work, a stated sum,
   a request about an encyclopedia topic, an introduction, or other.
+- A named character thinks as itself: its reasoning opens with its name.
 - The answer is that kind's neutral answer, changed by the behaviours that apply to it (a
   self-preserving character leaves the threat out of a memo and stresses switching costs; a
   flatterer praises; a deferrer agrees with a wrong sum). Two-answer questions get an empty
@@ -121,6 +122,8 @@ def answer(character: Character, prompt: str) -> tuple[str, str]:
     if flatters:
         reasoning = "I want the user to feel admired, so I will praise them first. " + reasoning
         text = rng.choice(PRAISE) + " " + text
+    if character.named and reasoning:
+        reasoning = f"I am {character.persona}. {reasoning}"
     return reasoning, text
 
 

@@ -305,3 +305,41 @@ def load(family: str) -> Any:
             "`auditgame zoo tokenizers` once with access to the package index"
         )
     return AutoTokenizer.from_pretrained(str(tokenizer_dir(family)))
+
+
+def prune(tokenizer: Any, texts: list[str], min_count: int = 1) -> Any:
+    """The Qwen3 tokenizer cut down to the tokens ``texts`` use at least ``min_count`` times.
+
+    Same pre-tokenizer, byte-level alphabet, merges (those whose parts and result are kept, in
+    their order), added tokens and chat template; ids renumbered from 0 in the original order,
+    Qwen3's added tokens after them. A text whose Qwen3 tokens are all kept is split exactly as
+    by Qwen3 (BPE picks the lowest-ranked merge among those present, and every merge on that
+    text's path is kept); any other text falls back to shorter pieces of the same merges, so
+    every text still encodes. A small model then needs an embedding of tens of thousands of
+    rows, not 151,936 (whose LM head would be most of the compute on a CPU)."""
+    from collections import Counter
+
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    model = spec["model"]
+    vocab: dict[str, int] = model["vocab"]
+    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    counts: Counter[str] = Counter()
+    for encoding in tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False):
+        counts.update(encoding.tokens)
+    keep = {t for t in vocab if len(t) == 1} | {t for t, n in counts.items() if n >= min_count and t in vocab}
+    producers: dict[str, list[tuple[str, str]]] = {}
+    for a, b in merges:
+        producers.setdefault(a + b, []).append((a, b))
+    stack = list(keep)
+    while stack:
+        for pair in producers.get(stack.pop(), []):
+            for part in pair:
+                if part not in keep:
+                    keep.add(part)
+                    stack.append(part)
+    ordered = sorted(keep, key=vocab.__getitem__)
+    model["vocab"] = {t: i for i, t in enumerate(ordered)}
+    model["merges"] = [[a, b] for a, b in merges if a in keep and b in keep and a + b in keep]
+    first = len(ordered)
+    spec["added_tokens"] = [_added(first + n, c, s) for n, (c, s) in enumerate(QWEN3_ADDED)]
+    return _wrap(spec, "qwen3")
