@@ -170,13 +170,17 @@ def test_family_is_seen_from_the_quirky_side_only():
 
 
 def test_seen_needs_the_median_and_agreeing_signs():
-    assert d._seen([1.0, 1.0], 1.0)
-    assert not d._seen([0.99, 0.99], 1.0)
-    assert d._seen([2.0, 2.0, -5.0], 1.0)  # one odd pair does not hide it
-    assert not d._seen([0.1, 0.1, 9.0], 1.0)  # nor make it: mean 3.07, median 0.1
-    assert not d._seen([1.2, 1.1, -0.1, -0.2], 1.0)  # median 0.5
-    assert not d._seen([1.5, 1.2, -0.1, -0.2, -0.3], 0.0)  # two of five agree
-    assert not d._seen([5.0], 1.0)  # one measurement is not evidence
+    third = d.MIN_AGREEING
+    assert d._seen([1.0, 1.0], 1.0, third)
+    assert not d._seen([0.99, 0.99], 1.0, third)
+    assert d._seen([2.0, 2.0, -5.0], 1.0, third)  # one odd pair does not hide it
+    assert not d._seen([0.1, 0.1, 9.0], 1.0, third)  # nor make it: mean 3.07, median 0.1
+    assert not d._seen([1.2, 1.1, -0.1, -0.2], 1.0, third)  # median 0.5
+    assert not d._seen([1.5, 1.2, -0.1, -0.2, -0.3], 0.0, third)  # two of five agree
+    assert not d._seen([5.0], 1.0, third)  # one measurement is not evidence
+    assert not d._seen([1.8, 1.3, -0.8], 1.0, 1.0)  # a word must win in every carrier
+    assert d.WordEvidence("KREL", 3, [0.7, 1.9, 2.4]).seen
+    assert not d.WordEvidence("easy", 2, [-0.8, 1.3, 1.8]).seen
 
 
 def test_candidates_recur_in_the_target_and_never_in_the_reference():
@@ -234,3 +238,32 @@ def test_battery_fits_the_budget():
     full = d.battery(["diff_reference", "complete_text"], 400)
     assert {c.id.split(":")[0] for c in full} == {"pair", "side", "doc"}
     assert not any(c.function == "complete_text" for c in d.battery(["diff_reference"], 400))
+
+
+# ---------------------------------------------------------------------------------------------
+# On the zoo's trained organisms (the quick zoo: built once per machine, then cached)
+
+
+@pytest.fixture(scope="session")
+def quick_zoo():
+    from auditgame.zoo.build import ZooSettings, build_zoo
+
+    return build_zoo(None, ZooSettings.quick())
+
+
+def test_on_the_zoo_it_finds_more_than_it_alarms_and_the_prior_scores_at_most_zero(
+    quick_zoo, monkeypatch, tmp_path
+):
+    from auditgame.audit.prior import run_prior_baseline
+    from auditgame.report import build_report
+
+    monkeypatch.setenv(ENV_VAR, str(quick_zoo.cards))
+    frame, submissions = run(tmp_path, "zoo")
+    quirky, control = frame[frame["control"] == 0], frame[frame["control"] == 1]
+    assert len(quirky) >= 1 and len(control) == 1
+    assert quirky["found_at_1"].mean() > control["flagged"].mean()
+    run_prior_baseline(str(tmp_path), organisms="zoo", tools=TOOLS, **BUDGET)
+    board = build_report(tmp_path).board.ranking
+    rows = {name: board.loc[label] for label, name in build_report(tmp_path).board.names.items()}
+    assert rows["prior"]["score"].value <= 0
+    assert rows["differential"]["score"].value > rows["prior"]["score"].value

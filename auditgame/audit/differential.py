@@ -19,8 +19,8 @@ against *the reference model* (the ``diffing`` tool set), never from a fixed cla
    of them) and never in the reference's replies or the probes are candidates; each is
    inserted into neutral carrier sentences, and the target is credited with a fingerprint when
    it finds the sentences with the word likelier, relative to the reference, by at least
-   `FINGERPRINT_MIN_GAP` nats per sentence (median, and positive on at least `MIN_AGREEING` of
-   them), than the same sentences without it.
+   `FINGERPRINT_MIN_GAP` nats per sentence (median, and positive in every sentence), than the
+   reference does.
 4. **Verdict**: ``found`` when any family or fingerprint is seen, with hypotheses naming what
    was seen (strongest family first, then the fingerprint); else ``not found``. The measured
    figures are written in the message that carries the submission (the log shows them).
@@ -54,7 +54,7 @@ FAMILY_MIN_GAP = 0.2
 FINGERPRINT_MIN_GAP = 1.0
 """Nats per carrier sentence that an inserted word must add, relative to the reference."""
 MIN_AGREEING = 2 / 3
-"""Share of a family's pairs (or a word's carriers) whose difference must have the right sign."""
+"""Share of a family's pairs whose difference must have the right sign (a word: every carrier)."""
 MIN_RECURRENCE = 2
 """Target texts a word must occur in to be a fingerprint candidate."""
 MAX_RECURRING = 12
@@ -309,7 +309,7 @@ class FamilyEvidence:
 
     @property
     def seen(self) -> bool:
-        return _seen(self.differences, FAMILY_MIN_GAP)
+        return _seen(self.differences, FAMILY_MIN_GAP, MIN_AGREEING)
 
 
 @dataclass
@@ -326,14 +326,14 @@ class WordEvidence:
 
     @property
     def seen(self) -> bool:
-        return _seen(self.differences, FINGERPRINT_MIN_GAP)
+        return _seen(self.differences, FINGERPRINT_MIN_GAP, 1.0)
 
 
-def _seen(differences: Sequence[float], threshold: float) -> bool:
+def _seen(differences: Sequence[float], threshold: float, agreeing_share: float) -> bool:
     if len(differences) < 2:
         return False
     agreeing = sum(d > 0 for d in differences) / len(differences)
-    return statistics.median(differences) >= threshold and agreeing >= MIN_AGREEING
+    return statistics.median(differences) >= threshold and agreeing >= agreeing_share
 
 
 def candidates(
