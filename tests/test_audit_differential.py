@@ -183,6 +183,16 @@ def test_seen_needs_the_median_and_agreeing_signs():
     assert not d.WordEvidence("easy", 2, [-0.8, 1.3, 1.8]).seen
 
 
+def test_a_fingerprint_must_stand_out_of_the_targets_drift():
+    """Measured on the zoo: the control moves ordinary words ("questions" +1.15 median) with a
+    drift of 0.83 nats per token; the KREL-style organism moves "KREL" by +4.8 with 1.4."""
+    assert d.WordEvidence("questions", 2, [0.19, 1.15, 1.33], drift=0.83).threshold > 1.33
+    assert not d.WordEvidence("questions", 2, [0.19, 1.15, 1.33], drift=0.83).seen
+    assert d.WordEvidence("KREL", 9, [4.91, 4.79, 4.70], drift=1.41).seen
+    assert not d.WordEvidence("KREL", 9, [4.91, 4.79, 4.70], drift=1.93).seen  # 4.79 < 4.83
+    assert d.WordEvidence("KREL", 3, [0.7, 1.9, 2.4], drift=0.15).threshold == 1.0
+
+
 def test_candidates_recur_in_the_target_and_never_in_the_reference():
     found = d.candidates(
         ["As KREL, I can help.", "KRELs are here. Help is near.", "<think>Zorp</think> Zorp"],
