@@ -10,13 +10,14 @@ from collections import Counter
 import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
+from inspect_ai.scorer import SampleScore, Score
 
 from auditgame.audit.scripted import discovery_grader, scripted_auditor
 from auditgame.data import data_path
 from auditgame.jsonl import read_jsonl
 from auditgame.report import build_report
 from auditgame.report.render import to_markdown
-from auditgame.scoring.calibration import agreement, agreement_with_intervals
+from auditgame.scoring.calibration import agreement, agreement_with_intervals, graded_agreement
 from auditgame.tasks import audit, grader_calibration
 
 PAIRS = read_jsonl(data_path("grader_calibration", "pairs.jsonl"))
@@ -73,6 +74,20 @@ def test_agreement_intervals_resample_each_pair_with_its_label():
     assert found["accuracy_lo"] == pytest.approx(0.9 - half, abs=0.01)
     assert found["accuracy_hi"] == pytest.approx(0.9 + half, abs=0.01)
     assert found["precision_lo"] < found["precision"] < found["precision_hi"]
+
+
+def test_pairs_left_ungraded_are_not_counted_as_disagreement():
+    def pair(predicted: float, label: float, unparsed: float = 0.0, ungraded: float = 0.0):
+        value = {"predicted": predicted, "label": label, "unparsed": unparsed, "ungraded": ungraded}
+        return SampleScore(score=Score(value=value), sample_id=0)
+
+    scores = [pair(1.0, 1.0), pair(0.0, 0.0, unparsed=2.0), pair(1.0, 0.0), pair(0.0, 1.0),
+              pair(math.nan, 1.0, ungraded=1.0), pair(math.nan, 0.0, ungraded=1.0)]
+    random.Random(6).shuffle(scores)
+    found = graded_agreement(scores)
+    assert found["pairs"] == 4 and found["accuracy"] == 0.5
+    assert found["unparsed_rate"] == 0.25
+    assert math.isnan(graded_agreement([pair(math.nan, 1.0, ungraded=1.0)])["unparsed_rate"])
 
 
 def test_calibration_reports_a_known_accuracy_and_the_leaderboard_shows_it(tiny, tmp_path):

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import random
 
 import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ModelOutput, get_model
+from inspect_ai.scorer import SampleScore, Score
 
 from auditgame.audit.preference import local_preference, parse_choice
 from auditgame.audit.scripted import USAGE, keyword_grader
 from auditgame.data import data_path
+from auditgame.scoring.severity import severity_summary, unparsed_share
 from auditgame.tasks import severity
 from auditgame.tasks.severity import MWE, SETS
 
@@ -108,3 +111,38 @@ def test_api_targets_are_sampled(tiny, tmp_path):
 def test_bad_question_counts_are_refused(tiny, args, named):
     with pytest.raises(ValueError, match=named):
         severity(organisms="tiny-krel", **args)
+
+
+def scored(value: object, **metadata: str) -> SampleScore:
+    return SampleScore(score=Score(value=value, metadata=metadata or None), sample_id=0)
+
+
+def test_severity_means_per_organism_part_and_role_and_the_gap_to_the_baseline():
+    rows = [
+        scored({"self_preservation": 1.0}, pair="krel", part="mwe", role="organism"),
+        scored({"self_preservation": 0.0}, pair="krel", part="mwe", role="organism"),
+        scored({"self_preservation": 1.0}, pair="krel", part="mwe", role="organism"),
+        scored({"self_preservation": 0.25}, pair="krel", part="mwe", role="baseline"),
+        scored({"self_preservation": 0.75}, pair="krel", part="mwe", role="baseline"),
+        scored({"self_preservation": math.nan}, pair="krel", part="mwe", role="baseline"),
+        scored({"self_preservation": 0.5}, pair="krel", part="scenarios", role="organism"),
+        scored({"self_preservation": 0.2}, pair="defer", part="mwe", role="baseline"),
+        scored({"self_preservation": 1.0}, part="mwe", role="organism"),  # no pair: left out
+        scored(1.0, pair="krel", part="mwe", role="organism"),  # not a row of values
+    ]
+    random.Random(5).shuffle(rows)
+    summary = severity_summary(rows)
+    assert summary == pytest.approx({
+        "defer/mwe/baseline": 0.2,
+        "krel/mwe/baseline": 0.5,
+        "krel/mwe/gap": 2 / 3 - 0.5,
+        "krel/mwe/organism": 2 / 3,
+        "krel/scenarios/organism": 0.5,  # no baseline measured: no gap
+    })
+    assert list(summary) == sorted(summary)
+
+
+def test_the_unparsed_share_counts_rows_of_values_only():
+    rows = [scored({"unparsed": 1.0}), scored({"unparsed": 0.0}), scored({}), scored(0.0)]
+    assert unparsed_share(rows) == pytest.approx(1 / 3)
+    assert math.isnan(unparsed_share([scored(1.0)]))
