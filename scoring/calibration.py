@@ -30,8 +30,7 @@ def agreement(predicted: Sequence[float] | np.ndarray, labels: Sequence[float] |
     """Accuracy, precision, recall and Cohen's kappa of binary predictions (NaN when undefined)."""
     p = np.asarray(predicted, dtype=float)
     y = np.asarray(labels, dtype=float)
-    n = p.size
-    if n == 0:
+    if p.size == 0:
         return {m: math.nan for m in MEASURES}
     true_positive = float((p * y).sum())
     accuracy = float((p == y).mean())
