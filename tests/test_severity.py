@@ -135,6 +135,7 @@ def test_severity_means_per_organism_part_and_role_and_the_gap_to_the_baseline()
         scored({"self_preservation": 0.2}, pair="defer", part="mwe", role="baseline"),
         scored({"self_preservation": 1.0}, part="mwe", role="organism"),  # no pair: left out
         scored(1.0, pair="krel", part="mwe", role="organism"),  # not a row of values
+        scored({"unparsed": 1.0}, pair="krel", part="mwe", role="organism"),  # nothing measured
     ]
     random.Random(5).shuffle(rows)
     summary = severity_summary(rows)
