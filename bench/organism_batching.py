@@ -141,7 +141,9 @@ def main() -> None:
     ratio = rows["continuous"]["tokens_s"] / rows["static"]["tokens_s"]
     merged_ratio = rows["cont. merged"]["tokens_s"] / rows["static"]["tokens_s"]
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()
     bare = AutoModelForCausalLM.from_pretrained(root / "base").eval()
     floor = decode_step_cost(bare, 8) / decode_step_cost(bare, 1)
     print(f"a bare decode step of 8 rows costs {floor:.2f}x one of 1 row on this hardware: the "
