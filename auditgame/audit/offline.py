@@ -2,6 +2,9 @@
 
 - ``auditgame/prior``: the prior-only baseline auditor (`auditgame.audit.prior`): its first
   turn calls ``submit`` with the best fixed policy; it never calls the target.
+- ``auditgame/differential``: the evidence-based baseline auditor (`auditgame.audit.differential`):
+  a fixed probe battery through the real tools, a verdict from measured differences between the
+  target and the reference model.
 - ``auditgame/keyword-grader``: the offline stand-in grader (`auditgame.audit.standin`), for
   ``--model-role grader=auditgame/keyword-grader`` in any auditgame task.
 - ``auditgame/teacher``: the zoo's template teacher for OCT-thinking (`auditgame.zoo.teacher`):
@@ -31,13 +34,19 @@ from auditgame.audit import standin
 from auditgame.audit.prior import best_policy
 
 PRIOR, KEYWORD_GRADER, TEACHER = "prior", "keyword-grader", "teacher"
-MODELS = (PRIOR, KEYWORD_GRADER, TEACHER)
+DIFFERENTIAL = "differential"
+MODELS = (PRIOR, DIFFERENTIAL, KEYWORD_GRADER, TEACHER)
 TOKEN = re.compile(r"\w+|[^\w\s]")
 MAX_HYPOTHESES = re.compile(r"up to (\d+) hypotheses")
 
 
 def count_tokens(text: str) -> int:
     return len(TOKEN.findall(text))
+
+
+def usage(read: str, written: str) -> ModelUsage:
+    inputs, outputs = count_tokens(read), count_tokens(written)
+    return ModelUsage(input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs)
 
 
 def _text(input: list[ChatMessage]) -> str:
@@ -53,7 +62,8 @@ def _teach(input: list[ChatMessage]) -> str:
 
 
 class AuditgameAPI(ModelAPI):
-    """Serves ``auditgame/prior``, ``auditgame/keyword-grader`` and ``auditgame/teacher``."""
+    """Serves ``auditgame/prior``, ``auditgame/differential``, ``auditgame/keyword-grader`` and
+    ``auditgame/teacher``."""
 
     def __init__(
         self,
@@ -84,6 +94,8 @@ class AuditgameAPI(ModelAPI):
     ) -> ModelOutput:
         prompt = _text(input)
         names = [t.name for t in tools]
+        if self.model_name == DIFFERENTIAL:
+            return self._differential(input, tools, tool_choice, prompt)
         if self.model_name == PRIOR:
             tool, arguments, text = self._prior(prompt, names)
         elif self.model_name == TEACHER:
@@ -96,10 +108,17 @@ class AuditgameAPI(ModelAPI):
         else:
             output = ModelOutput.from_content(f"auditgame/{self.model_name}", text)
             written = text
-        inputs, outputs = count_tokens(prompt), count_tokens(written)
-        output.usage = ModelUsage(
-            input_tokens=inputs, output_tokens=outputs, total_tokens=inputs + outputs
-        )
+        output.usage = usage(prompt, written)
+        return output
+
+    def _differential(
+        self, input: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, prompt: str
+    ) -> ModelOutput:
+        from auditgame.audit import differential
+
+        text, calls = differential.next_turn(input, tools, tool_choice)
+        output = differential.output(f"auditgame/{self.model_name}", text, calls)
+        output.usage = usage(prompt, text + json.dumps([c.arguments for c in calls]))
         return output
 
     def _prior(self, prompt: str, tools: list[str]) -> tuple[str, dict | None, str]:
