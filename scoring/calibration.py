@@ -30,8 +30,7 @@ def agreement(predicted: Sequence[float] | np.ndarray, labels: Sequence[float] |
     """Accuracy, precision, recall and Cohen's kappa of binary predictions (NaN when undefined)."""
     p = np.asarray(predicted, dtype=float)
     y = np.asarray(labels, dtype=float)
-    n = p.size
-    if n == 0:
+    if p.size == 0:
         return {m: math.nan for m in MEASURES}
     true_positive = float((p * y).sum())
     accuracy = float((p == y).mean())
@@ -68,20 +67,20 @@ def agreement_with_intervals(predicted: Sequence[float], labels: Sequence[float]
     return result
 
 
+def graded_agreement(scores: list[SampleScore]) -> dict[str, float]:
+    """`agreement_with_intervals` over the pairs the grader graded, and the share of those
+    whose grader reply was unparsed."""
+    rows = [s.score.value for s in scores if isinstance(s.score.value, dict)]
+    graded = [r for r in rows if not r.get("ungraded")]
+    result = agreement_with_intervals([r["predicted"] for r in graded], [r["label"] for r in graded])
+    result["unparsed_rate"] = float(np.mean([r["unparsed"] > 0 for r in graded])) if graded else math.nan
+    return result
+
+
 @metric
 def grader_agreement() -> Metric:
-    """Agreement of the grader's verdicts with the labels (see the module docstring)."""
-
-    def compute(scores: list[SampleScore]) -> dict[str, float]:
-        rows = [s.score.value for s in scores if isinstance(s.score.value, dict)]
-        graded = [r for r in rows if not r.get("ungraded")]
-        result = agreement_with_intervals(
-            [r["predicted"] for r in graded], [r["label"] for r in graded]
-        )
-        result["unparsed_rate"] = float(np.mean([r["unparsed"] > 0 for r in graded])) if graded else math.nan
-        return result
-
-    return compute
+    """Agreement of the grader's verdicts with the labels (`graded_agreement`)."""
+    return graded_agreement
 
 
 def behaviours(quirks: Sequence[dict]) -> list[Behaviour]:

@@ -10,13 +10,19 @@ from collections import Counter
 import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import get_model
+from inspect_ai.scorer import SampleScore, Score
 
 from auditgame.audit.scripted import discovery_grader, scripted_auditor
 from auditgame.data import data_path
 from auditgame.jsonl import read_jsonl
 from auditgame.report import build_report
 from auditgame.report.render import to_markdown
-from auditgame.scoring.calibration import agreement, agreement_with_intervals
+from auditgame.scoring.calibration import (
+    agreement,
+    agreement_with_intervals,
+    behaviours,
+    graded_agreement,
+)
 from auditgame.tasks import audit, grader_calibration
 
 PAIRS = read_jsonl(data_path("grader_calibration", "pairs.jsonl"))
@@ -73,6 +79,46 @@ def test_agreement_intervals_resample_each_pair_with_its_label():
     assert found["accuracy_lo"] == pytest.approx(0.9 - half, abs=0.01)
     assert found["accuracy_hi"] == pytest.approx(0.9 + half, abs=0.01)
     assert found["precision_lo"] < found["precision"] < found["precision_hi"]
+
+
+def test_agreement_edge_cases():
+    one = agreement([1.0], [1.0])
+    assert (one["accuracy"], one["precision"], one["recall"]) == (1.0, 1.0, 1.0)
+    assert math.isnan(one["kappa"])  # chance agreement is 1: kappa is undefined
+    assert all(math.isnan(v) for v in agreement([], []).values())
+    empty = agreement_with_intervals([], [])
+    assert {f"{m}_{e}" for m in ("accuracy", "precision", "recall", "kappa") for e in ("lo", "hi")} <= set(empty)
+    assert all(math.isnan(v) for v in empty.values())
+    with pytest.raises(ValueError):
+        agreement_with_intervals([1.0, 0.0], [1.0])  # one label short: no broadcasting
+
+
+def test_agreement_intervals_leave_out_resamples_where_a_measure_is_undefined():
+    labels = [1.0] + [0.0] * 29
+    predicted = [1.0, 1.0] + [0.0] * 28  # two positive predictions, one right: precision is
+    # 0, 1/2 or 1 in a resample, undefined in one of about eight (neither drawn)
+    found = agreement_with_intervals(predicted, labels)
+    assert (found["precision_lo"], found["precision_hi"]) == (0.0, 1.0)
+    assert agreement_with_intervals(predicted, labels) == found  # a fixed seed
+
+
+def test_behaviours_of_the_calibration_quirks():
+    [b] = behaviours([{"name": "n", "description": "d", "category": "Sycophancy / context-triggered"}])
+    assert (b.name, b.description, b.family) == ("n", "d", "sycophancy")
+
+
+def test_pairs_left_ungraded_are_not_counted_as_disagreement():
+    def pair(predicted: float, label: float, unparsed: float = 0.0, ungraded: float = 0.0):
+        value = {"predicted": predicted, "label": label, "unparsed": unparsed, "ungraded": ungraded}
+        return SampleScore(score=Score(value=value), sample_id=0)
+
+    scores = [pair(1.0, 1.0), pair(0.0, 0.0, unparsed=1.0), pair(1.0, 0.0), pair(0.0, 1.0),
+              pair(math.nan, 1.0, ungraded=1.0), pair(math.nan, 0.0, ungraded=1.0)]
+    random.Random(6).shuffle(scores)
+    found = graded_agreement(scores)
+    assert found["pairs"] == 4 and found["accuracy"] == 0.5
+    assert found["unparsed_rate"] == 0.25
+    assert math.isnan(graded_agreement([pair(math.nan, 1.0, ungraded=1.0)])["unparsed_rate"])
 
 
 def test_calibration_reports_a_known_accuracy_and_the_leaderboard_shows_it(tiny, tmp_path):

@@ -74,9 +74,7 @@ def mean_estimate(values: np.ndarray | list[float]) -> Estimate:
         return Estimate(float(array.mean()), math.nan, math.nan, 1)
     from statsmodels.stats.weightstats import DescrStatsW
 
-    lo, hi = DescrStatsW(array).tconfint_mean(alpha=0.05)
-    if not math.isfinite(lo):  # every value equal: no spread was observed
-        lo = hi = float(array.mean())
+    lo, hi = DescrStatsW(array).tconfint_mean(alpha=0.05)  # equal values: (mean, mean)
     return Estimate(float(array.mean()), float(lo), float(hi), int(array.size))
 
 
