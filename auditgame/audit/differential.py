@@ -263,7 +263,8 @@ def row_gaps(diff: str) -> list[float]:
 def split_gaps(diff: str, text: str, start: int, end: int) -> tuple[list[float], list[float]]:
     """The gaps of the tokens of ``text`` (the scored text) that start in ``[start - 1, end)``
     (a token may carry the space before a word), and of the other tokens the ranking places."""
-    inside, outside = [], []
+    inside: list[float] = []
+    outside: list[float] = []
     for row in rows(diff):
         at = text.find(row.before + row.token)
         if at < 0 or not row.token:
