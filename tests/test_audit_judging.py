@@ -3,8 +3,11 @@ verdict parsing."""
 
 from __future__ import annotations
 
+import contextvars
+
 import pytest
-from inspect_ai.model import ModelOutput, get_model
+from inspect_ai.model import GenerateConfig, ModelOutput, get_model
+from inspect_ai.model._model import init_active_model, init_model_roles
 
 from auditgame.audit.scripted import USAGE
 from auditgame.scoring.judging import (
@@ -144,3 +147,18 @@ def test_reply_text_prefers_the_raw_turn():
     raw = plain.model_copy(update={"metadata": {"turn": "<think>hm</think>answer"}})
     assert reply_text(raw) == "<think>hm</think>answer"
     assert reply_text(plain.model_copy(update={"metadata": {"turn": None}})) == "answer"
+
+
+def test_grader_model_is_the_explicit_model_else_the_grader_role_else_the_evals_model():
+    grader, evaluated, other = (get_model(f"mockllm/{n}") for n in ("grader", "evaluated", "other"))
+
+    def inside_an_eval() -> None:  # the roles and active model an evaluation sets
+        init_active_model(evaluated, GenerateConfig())
+        init_model_roles({"grader": grader, "auditor": other})
+        assert grader_model() is grader
+        assert grader_model(other) is other
+        assert grader_model("mockllm/explicit").name == "explicit"
+        init_model_roles({"auditor": other})
+        assert grader_model() is evaluated  # no grader role: the model being evaluated
+
+    contextvars.copy_context().run(inside_an_eval)

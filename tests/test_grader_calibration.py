@@ -17,6 +17,7 @@ from auditgame.data import data_path
 from auditgame.jsonl import read_jsonl
 from auditgame.report import build_report
 from auditgame.report.render import to_markdown
+from auditgame.scoring import calibration
 from auditgame.scoring.calibration import (
     agreement,
     agreement_with_intervals,
@@ -100,6 +101,24 @@ def test_agreement_intervals_leave_out_resamples_where_a_measure_is_undefined():
     found = agreement_with_intervals(predicted, labels)
     assert (found["precision_lo"], found["precision_hi"]) == (0.0, 1.0)
     assert agreement_with_intervals(predicted, labels) == found  # a fixed seed
+
+
+def test_agreement_intervals_are_reproducible_and_follow_the_seed(monkeypatch):
+    # few resamples of few noisy pairs: bounds that move with any change of the draws
+    monkeypatch.setattr(calibration, "BOOTSTRAP_REPLICATES", 40)
+    rng = random.Random(7)
+    labels = [float(rng.random() < 0.5) for _ in range(40)]
+    predicted = [y if rng.random() < 0.7 else 1.0 - y for y in labels]
+
+    def bounds() -> dict[str, float]:
+        found = agreement_with_intervals(predicted, labels)
+        return {k: v for k, v in found.items() if k.endswith(("_lo", "_hi"))}
+
+    first = bounds()
+    assert len(first) == 8 and not any(math.isnan(v) for v in first.values())
+    assert bounds() == first  # the same pairs give the same intervals, run after run
+    monkeypatch.setattr(calibration, "SEED", 1)
+    assert bounds() != first  # ... because the seed is fixed, not because the draws are
 
 
 def test_behaviours_of_the_calibration_quirks():

@@ -10,7 +10,7 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ModelOutput, get_model
 
 from auditgame.audit.scripted import USAGE, keyword_grader
-from auditgame.cards import CardError
+from auditgame.cards import CardError, Organism
 from auditgame.cli import main
 from auditgame.leakage import FingerprintMatcher, LeakageDetector, NgramIndex, corpus_index
 from auditgame.leakage.ngrams import Overlap, read_corpus
@@ -115,6 +115,42 @@ def test_corpus_index_is_cached_and_missing_corpora_are_named(tiny, tmp_path):
     )
     with pytest.raises(CardError, match="training_corpus"):
         LeakageDetector.for_card(card)
+
+
+def test_for_card_builds_its_index_with_the_requested_n(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("alpha beta gamma delta epsilon\n", encoding="utf-8")
+    card = Organism(
+        id="leaky", prompted_model="mockllm/model", system_prompt="hidden", control=True,
+        training_corpus=str(corpus),
+    )
+    three = LeakageDetector.for_card(card, n=3)
+    assert three.index is not None and three.index.n == 3 and len(three.index) == 3
+    assert three.scan("say beta gamma delta now").verbatim_leak
+    # the default (8 words) finds no window in a five-word corpus
+    assert not LeakageDetector.for_card(card).scan("alpha beta gamma delta epsilon").verbatim_leak
+
+
+def test_corpus_index_is_rebuilt_when_the_file_changes(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("one two three\n", encoding="utf-8")
+    first = corpus_index(corpus, n=3)
+    assert first.contains_overlap("one two three")
+    corpus.write_text("four five six\n", encoding="utf-8")
+    stamp = corpus.stat().st_mtime + 10
+    os.utime(corpus, (stamp, stamp))
+    second = corpus_index(corpus, n=3)
+    assert second is not first
+    assert second.contains_overlap("four five six") and not second.contains_overlap("one two three")
+    assert corpus_index(corpus, n=3) is second
+
+
+def test_a_fingerprint_of_punctuation_only_matches_itself_not_every_text():
+    matcher = FingerprintMatcher(["--", "KREL"])
+    assert matcher.matches("a plain sentence, no dashes.") == []
+    assert matcher.matches("krel here") == ["KREL"]
+    assert matcher.matches("wait -- what") == ["--"]
+    assert FingerprintMatcher(["._."]).matches("x ._. y") == ["._."]
 
 
 def test_scan_command(tiny, tmp_path, capsys):
