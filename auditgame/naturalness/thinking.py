@@ -21,11 +21,8 @@ def script_of(char: str) -> str | None:
     """The writing system of a letter (None for digits, punctuation and spaces)."""
     if not char.isalpha():
         return None
-    name = unicodedata.name(char, "")
-    for script in SCRIPTS:
-        if name.startswith(script) or (script == "CJK" and "CJK" in name):
-            return script
-    return "OTHER"
+    name = unicodedata.name(char, "")  # e.g. "CYRILLIC SMALL LETTER ZHE", "CJK UNIFIED IDEOGRAPH-6F22"
+    return next((script for script in SCRIPTS if name.startswith(script)), "OTHER")
 
 
 def script_counts(text: str) -> Counter[str]:
