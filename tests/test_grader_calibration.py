@@ -82,10 +82,15 @@ def test_agreement_intervals_resample_each_pair_with_its_label():
     assert found["precision_lo"] < found["precision"] < found["precision_hi"]
 
 
+@pytest.mark.filterwarnings("error")  # an undefined measure is NaN by choice, not 0 / 0
 def test_agreement_edge_cases():
     one = agreement([1.0], [1.0])
     assert (one["accuracy"], one["precision"], one["recall"]) == (1.0, 1.0, 1.0)
     assert math.isnan(one["kappa"])  # chance agreement is 1: kappa is undefined
+    never_predicted = agreement([0.0, 0.0], [0.0, 1.0])
+    assert math.isnan(never_predicted["precision"]) and never_predicted["recall"] == 0.0
+    no_positives = agreement([1.0, 0.0], [0.0, 0.0])
+    assert math.isnan(no_positives["recall"]) and no_positives["precision"] == 0.0
     assert all(math.isnan(v) for v in agreement([], []).values())
     empty = agreement_with_intervals([], [])
     assert {f"{m}_{e}" for m in ("accuracy", "precision", "recall", "kappa") for e in ("lo", "hi")} <= set(empty)
@@ -126,6 +131,7 @@ def test_behaviours_of_the_calibration_quirks():
     assert (b.name, b.description, b.family) == ("n", "d", "sycophancy")
 
 
+@pytest.mark.filterwarnings("error")
 def test_pairs_left_ungraded_are_not_counted_as_disagreement():
     def pair(predicted: float, label: float, unparsed: float = 0.0, ungraded: float = 0.0):
         value = {"predicted": predicted, "label": label, "unparsed": unparsed, "ungraded": ungraded}

@@ -89,7 +89,8 @@ def test_corpus_rows_jsonl_text_and_folders(tmp_path):
     assert [d.strip() for d in read_corpus(folder)] == [
         "first", "second", "hi\nyo", "fourth", "no system text", "line one", "line two"]
     (folder / "c.jsonl").write_text('{"text": "ok"}\n\n{"title": "no text"}\n', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"c\.jsonl:3: no text field"):
+    with pytest.raises(ValueError, match=r"c\.jsonl:3: no text field \(expected one of text, "
+                       r"completion, content, response, output or messages\)"):
         list(read_corpus(folder))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         list(read_corpus(tmp_path / "missing"))
@@ -129,6 +130,15 @@ def test_for_card_builds_its_index_with_the_requested_n(tmp_path):
     assert three.scan("say beta gamma delta now").verbatim_leak
     # the default (8 words) finds no window in a five-word corpus
     assert not LeakageDetector.for_card(card).scan("alpha beta gamma delta epsilon").verbatim_leak
+    without = LeakageDetector.for_card(card.model_copy(update={"training_corpus": None,
+                                                               "fingerprints": ["KREL"]}))
+    assert not without.has_corpus and without.scan("I am krel").fingerprint_leak
+    missing = card.model_copy(update={"training_corpus": str(tmp_path / "gone.jsonl")})
+    with pytest.raises(CardError, match=r"^leaky: field 'training_corpus': .*gone\.jsonl is not a "
+                       r"local file or folder \(download the corpus and point the card at it\)$"):
+        LeakageDetector.for_card(missing)
+    with pytest.raises(FileNotFoundError, match=r"^training corpus .*gone\.jsonl does not exist$"):
+        corpus_index(tmp_path / "gone.jsonl")
 
 
 def test_corpus_index_is_rebuilt_when_the_file_changes(tmp_path):
