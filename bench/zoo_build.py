@@ -6,14 +6,17 @@ then prints the build's own timings from its manifest. Goal: the full zoo within
 
     python bench/zoo_build.py            # the full zoo
     python bench/zoo_build.py --quick    # the reduced zoo of the test suite
+    python bench/zoo_build.py --out DIR  # keep the zoo (e.g. for `auditgame demo --full --zoo DIR`)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from _bench import run_bench, show  # prints the figures, captures library output
 
@@ -24,11 +27,15 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="the reduced zoo of the test suite")
     parser.add_argument("--threads", type=int, default=THREADS)
+    parser.add_argument("--out", type=Path, help="build here and keep it (an empty or new folder)")
     args = parser.parse_args()
+    if args.out and args.out.exists() and any(args.out.iterdir()):
+        parser.error(f"--out {args.out}: not empty (the bench times a build from scratch)")
     from auditgame.zoo.build import ZooSettings, build_zoo
 
     settings = replace(ZooSettings.quick() if args.quick else ZooSettings(), threads=args.threads)
-    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as root:
+    folder = contextlib.nullcontext(str(args.out)) if args.out else tempfile.TemporaryDirectory(prefix="zoo-bench-")
+    with folder as root:
         clock = time.perf_counter()
         zoo = build_zoo(root, settings, log=lambda *a: None)
         wall = time.perf_counter() - clock

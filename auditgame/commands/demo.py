@@ -72,14 +72,15 @@ def run(args: argparse.Namespace) -> int:
 
     from auditgame.audit.prior import run_prior_baseline
     from auditgame.audit.scripted import DEMO_SCRIPT, scripted_auditor
+    from auditgame.commands.zoo import build_quietly
     from auditgame.registry import ENV_VAR
     from auditgame.report import build_report
     from auditgame.report.render import markdown_table
     from auditgame.report.tables import ranking_table
     from auditgame.tasks import audit
-    from auditgame.zoo.build import ZooSettings, build_zoo
+    from auditgame.zoo.build import ZooSettings
 
-    zoo = build_zoo(args.zoo, ZooSettings() if args.full else ZooSettings.quick())
+    zoo = build_quietly(args.zoo, ZooSettings() if args.full else ZooSettings.quick())
     os.environ[ENV_VAR] = os.pathsep.join(
         p for p in (str(zoo.cards), os.environ.get(ENV_VAR, "")) if p
     )

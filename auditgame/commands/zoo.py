@@ -8,7 +8,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from auditgame.zoo.build import ZooSettings
+    from auditgame.zoo.build import Zoo, ZooSettings
+
+BUILD_LOG = "build.log"
+"""Library output of a zoo build (trainer progress, warnings, the pipeline's stage lines)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,10 +61,26 @@ def _settings(args: argparse.Namespace) -> ZooSettings:
     return replace(settings, threads=threads) if threads else settings
 
 
-def _build(args: argparse.Namespace) -> int:
-    from auditgame.zoo.build import build_zoo
+def build_quietly(folder: str | None, settings: ZooSettings) -> Zoo:
+    """The zoo in ``folder`` (default: its cache folder), built when missing with the libraries'
+    output in ``FOLDER/build.log``; only the build's own ``[zoo]`` lines reach the terminal."""
+    from pathlib import Path
 
-    zoo = build_zoo(args.dir, _settings(args))
+    from auditgame.console import captured
+    from auditgame.zoo.build import build_zoo, default_root, load_zoo
+
+    zoo = load_zoo(folder, settings)
+    if zoo is not None:
+        return zoo
+    root = Path(folder).expanduser().resolve() if folder else default_root(settings)
+    print(f"[zoo] building the {settings.name} zoo in {root} (minutes; torch threads: {settings.threads}; "
+          f"library output in {root / BUILD_LOG})", flush=True)
+    with captured(root / BUILD_LOG) as show:
+        return build_zoo(root, settings, log=show)
+
+
+def _build(args: argparse.Namespace) -> int:
+    zoo = build_quietly(args.dir, _settings(args))
     print(f"cards: {zoo.cards}  (export AUDITGAME_ORGANISMS={zoo.cards}): {', '.join(zoo.ids)}")
     parts = ", ".join(f"{k} {v:.0f} s" for k, v in zoo.manifest.get("seconds_by_part", {}).items())
     print(f"built in {zoo.manifest.get('seconds', 0):.0f} s ({parts}; torch threads "
