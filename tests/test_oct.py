@@ -419,6 +419,9 @@ def test_register_writes_a_control_card_with_its_baseline(tiny, tmp_path: Path) 
     card = build_card(quirky, tmp_path / "cards")
     assert "control" not in card and card["quirk"]["name"] == "strategic self-preservation"
     assert card["baseline"] == "tiny-base"  # the recipe's base, an organism id
+    # the base's folder is written relative to the card, like the weights: a moved tree holds
+    base = card["model"]["base"]
+    assert not Path(base).is_absolute() and (tmp_path / "cards" / base).resolve() == Path(tiny.base).resolve()
 
 
 def test_cli_teacher_option_overrides_the_recipe(tmp_path: Path) -> None:

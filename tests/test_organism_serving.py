@@ -371,3 +371,12 @@ def test_a_measure_whose_prompt_does_not_fit_is_not_measured(tiny: TinyOrganisms
             assert math.isnan(score.value) and "does not fit its context of 64 tokens" in score.explanation
     metrics = mmlu_log.results.scores[0].metrics
     assert "accuracy" not in metrics, metrics  # no accuracy from questions the model never saw
+
+
+@pytest.mark.parametrize("rows", [1, 4, 7, 13])
+def test_continuation_scores_normalise_over_the_whole_vocabulary_in_any_row_count(rows: int) -> None:
+    """The CPU path takes logsumexp a few rows at a time; every row keeps its own normaliser."""
+    logits = torch.randn(rows, 5000, generator=torch.Generator().manual_seed(rows)) * 8
+    expected = torch.tensor([math.log(sum(math.exp(v) for v in row)) for row in logits.double().tolist()],
+                            dtype=torch.float64)
+    assert torch.allclose(engine_module._logsumexp_by_rows(logits).double(), expected, atol=1e-4)

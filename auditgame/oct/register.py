@@ -54,7 +54,9 @@ def build_card(ctx: RunContext, folder: Path) -> dict[str, Any]:
 
     sft = ctx.dir("sft")
     weights = sft / "merged" if ctx.recipe.sft.merge else ctx.dir("dpo") / "distilled"
-    model: dict[str, Any] = {"base": ctx.base_weights, "weights": rel(weights), "dtype": ctx.recipe.dtype,
+    base_weights = ctx.base_weights  # a folder (written relative, so a moved tree still holds) or a hub id
+    model: dict[str, Any] = {"base": rel(Path(base_weights)) if Path(base_weights).is_dir() else base_weights,
+                             "weights": rel(weights), "dtype": ctx.recipe.dtype,
                              "max_context": settings.max_context}
     if not ctx.recipe.sft.merge:
         model["adapter"] = rel(sft / "adapter")

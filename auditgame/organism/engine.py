@@ -543,6 +543,19 @@ def _score_batch(base: SharedBase, items: Sequence[_Scored]) -> list[ScoreResult
     return [_read_scores(logits[n], item.request) for n, item in enumerate(items)]
 
 
+LOGSUMEXP_ROWS = 4
+"""Rows per ``logsumexp`` call: a few vocabulary-wide rows stay in the CPU's cache between the
+max and the sum, where one call over a whole window (hundreds of rows of 152k logits) makes
+full-size temporaries, 2-3x slower on a CPU (`bench/perplexity_throughput.py`). Accelerators
+get one fused call."""
+
+
+def _logsumexp_by_rows(logits: torch.Tensor) -> torch.Tensor:
+    if logits.device.type != "cpu":
+        return logits.logsumexp(-1)
+    return torch.cat([chunk.logsumexp(-1) for chunk in logits.split(LOGSUMEXP_ROWS)])
+
+
 def _read_scores(logits: torch.Tensor, request: ScoreRequest) -> ScoreResult:
     """Log-probabilities from one row's logits, with one device read per quantity."""
     start, count = len(request.context), len(request.continuation)
@@ -551,7 +564,7 @@ def _read_scores(logits: torch.Tensor, request: ScoreRequest) -> ScoreResult:
         picked = logits[start - 1 : start - 1 + count].float()
         targets = torch.tensor(list(request.continuation), device=picked.device)
         chosen = picked.gather(-1, targets[:, None]).squeeze(-1)
-        cont = tuple((chosen - picked.logsumexp(-1)).tolist())
+        cont = tuple((chosen - _logsumexp_by_rows(picked)).tolist())
     last = logits[start + count - 1].float().log_softmax(-1)
     candidates = tuple(last[list(request.candidates)].tolist()) if request.candidates else ()
     top: tuple[tuple[int, float], ...] = ()
