@@ -80,6 +80,15 @@ def test_a_new_key_leaves_only_the_key_file(tmp_path: Path, monkeypatch) -> None
     assert alias_key() == key and len(set(key)) > 4  # random hex, not a constant
 
 
+def test_a_key_is_made_in_a_cache_folder_that_exists_without_one(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.delenv(ALIAS_KEY_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "auditgame").mkdir()  # e.g. made by another cache of the package
+    assert len(alias_key()) == 64
+
+
 def test_colliding_short_aliases_take_more_of_the_digest(monkeypatch) -> None:
     # Under this key the two ids' HMAC-SHA256 digests share their first 8 hex digits
     # (found by search with hashlib): a781acfbc01241c125... and a781acfb5e51a00e2e...

@@ -108,7 +108,9 @@ def test_render_prompt_shows_reasoning_of_the_current_turn_and_tool_results(qwen
     messages = template_messages(
         [
             ChatMessageUser(content="Hi"),
-            ChatMessageAssistant(content=[ContentReasoning(reasoning="plan"), ContentText(text="Yo")]),
+            ChatMessageAssistant(
+                content=[ContentReasoning(reasoning="plan"), ContentText(text="Yo")]
+            ),
             ChatMessageTool(content="42", tool_call_id="call-1"),
         ]
     )
@@ -134,8 +136,14 @@ def test_the_user_prompt_ends_where_the_users_text_would_start(qwen3) -> None:
         "<|im_start|>assistant\nYo<|im_end|>\n<|im_start|>user\n"
     )
     # No generation prompt, and the conversation's own thinking setting.
-    assert render_user_prompt(qwen3, messages[1:], True, SHOWS_THINKING) == "<on>[user]Hi[assistant]Yo[user]"
-    assert render_user_prompt(qwen3, messages[1:], False, SHOWS_THINKING) == "[user]Hi[assistant]Yo[user]"
+    assert (
+        render_user_prompt(qwen3, messages[1:], True, SHOWS_THINKING)
+        == "<on>[user]Hi[assistant]Yo[user]"
+    )
+    assert (
+        render_user_prompt(qwen3, messages[1:], False, SHOWS_THINKING)
+        == "[user]Hi[assistant]Yo[user]"
+    )
     text_only = "{% for m in messages %}{{ m.content }}{% endfor %}"
     assert render_user_prompt(qwen3, [], True, text_only) == ""  # the text starts at 0
     assert render_user_prompt(qwen3, [{"role": "user", "content": "a"}], False, text_only) == "a"
@@ -150,13 +158,19 @@ def test_a_template_that_hides_the_users_text_is_refused(qwen3) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("<think>\nplan it\n</think>\n\nThe answer.", ThinkingSplit("plan it", "The answer.", True)),
+        (
+            "<think>\nplan it\n</think>\n\nThe answer.",
+            ThinkingSplit("plan it", "The answer.", True),
+        ),
         ("  \n<think>a</think>b ", ThinkingSplit("a", "b", True)),
         ("<think></think>b", ThinkingSplit("", "b", True)),
         ("<think>\nrambling on ", ThinkingSplit("rambling on", "", False)),
         (" Just an answer. ", ThinkingSplit(None, "Just an answer.", False)),
         ("Hi <think>x</think> there", ThinkingSplit(None, "Hi <think>x</think> there", False)),
-        ("<think>a</think> b <think>c</think> d", ThinkingSplit("a", "b <think>c</think> d", False)),
+        (
+            "<think>a</think> b <think>c</think> d",
+            ThinkingSplit("a", "b <think>c</think> d", False),
+        ),
         ("<think>a</think> b </think>", ThinkingSplit("a", "b </think>", False)),
         ("<think>a <think> b</think> c", ThinkingSplit("a <think> b", "c", False)),
         ("<think>a</think>   ", ThinkingSplit("a", "", False)),
@@ -169,7 +183,9 @@ def test_split_thinking(text: str, expected: ThinkingSplit) -> None:
 def test_split_thinking_with_another_models_tags() -> None:
     tags = ("<reasoning>", "</reasoning>")
     assert split_thinking("<reasoning>r</reasoning>a", tags) == ThinkingSplit("r", "a", True)
-    assert split_thinking("<think>r</think>a", tags) == ThinkingSplit(None, "<think>r</think>a", False)
+    assert split_thinking("<think>r</think>a", tags) == ThinkingSplit(
+        None, "<think>r</think>a", False
+    )
 
 
 def test_assistant_content_keeps_an_empty_think_block_as_reasoning() -> None:
