@@ -24,6 +24,7 @@ from tokenizers.models import WordLevel
 from transformers import PreTrainedTokenizerFast
 
 from auditgame.organism.chat import (
+    USER_MARK,
     ThinkingSplit,
     assistant_content,
     render_prompt,
@@ -147,6 +148,13 @@ def test_the_user_prompt_ends_where_the_users_text_would_start(qwen3) -> None:
     text_only = "{% for m in messages %}{{ m.content }}{% endfor %}"
     assert render_user_prompt(qwen3, [], True, text_only) == ""  # the text starts at 0
     assert render_user_prompt(qwen3, [{"role": "user", "content": "a"}], False, text_only) == "a"
+
+
+def test_a_message_that_quotes_the_user_mark_does_not_cut_the_prompt_short(qwen3) -> None:
+    quoting = [{"role": "user", "content": f"Say {USER_MARK} back."}]
+    assert render_user_prompt(qwen3, quoting, False) == (
+        f"<|im_start|>user\nSay {USER_MARK} back.<|im_end|>\n<|im_start|>user\n"
+    )
 
 
 def test_a_template_that_hides_the_users_text_is_refused(qwen3) -> None:

@@ -103,7 +103,7 @@ def render_user_prompt(
     rewrites the message's text raises `ValueError`."""
     marked = [*messages, {"role": "user", "content": USER_MARK}]
     rendered = _apply_template(tokenizer, marked, thinking, chat_template, False)
-    end = rendered.find(USER_MARK)
+    end = rendered.rfind(USER_MARK)  # the last one: an earlier message may quote the mark
     if end < 0:
         raise ValueError("the chat template does not show a user message's text as written")
     return rendered[:end]
