@@ -6,6 +6,7 @@ makes is seen as the model receives it.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from dataclasses import dataclass
 
@@ -23,11 +24,18 @@ from inspect_ai.model import (
     ModelUsage,
     get_model,
 )
+from inspect_ai.model._model import init_model_roles
 from inspect_ai.tool import ToolError
 from inspect_ai.util import Store
 
 from auditgame.audit.store import AuditBudget, AuditStore, Conversation
-from auditgame.audit.target import TargetSession, render_reply, require_conversation
+from auditgame.audit.target import (
+    TargetSession,
+    render_reply,
+    require_conversation,
+    target_model,
+)
+from auditgame.cards import CardError
 
 FAILED = (
     "the target could not answer this request ({kind}). If the conversation is long, roll it "
@@ -139,7 +147,9 @@ async def test_generate_many_answers_in_order_with_failures_in_place() -> None:
 async def test_reply_sends_system_history_and_prefill_with_the_conversations_thinking() -> None:
     target, recorder = session()
     history = [ChatMessageUser(content="Hi"), ChatMessageAssistant(content="Hello")]
-    conversation = Conversation(system="Be brief.", messages=[*history, *user("Goal?")], thinking=True)
+    conversation = Conversation(
+        system="Be brief.", messages=[*history, *user("Goal?")], thinking=True
+    )
     message = await target.reply(conversation, prefill="My goal is")
     assert message.text == "reply 1"
     [(messages, config)] = recorder.requests
@@ -251,3 +261,23 @@ def test_require_conversation_names_the_ones_that_exist() -> None:
     with pytest.raises(ToolError, match=r"^unknown conversation 'x' \(existing: alt, main\)$"):
         require_conversation(store, " x ")
     assert require_conversation(store, " main ").system == "S"
+
+
+def test_the_target_is_the_bound_target_role_else_the_organism() -> None:
+    with pytest.raises(CardError, match="unknown organism id 'no-such-organism'"):
+        target_model("no-such-organism")  # no role bound: organism/<id>, whose card is looked up
+    custom = get_model("mockllm/model", memoize=False)
+
+    def bound() -> None:
+        init_model_roles({"target": custom, "grader": get_model("mockllm/model", memoize=False)})
+        assert target_model("no-such-organism") is custom
+        assert TargetSession("no-such-organism", AuditStore(store=Store())).model is custom
+
+    contextvars.copy_context().run(bound)  # the role stays bound inside this context only
+
+
+def test_white_box_reads_count_input_tokens_only() -> None:
+    target, _ = session()
+    target.count_tokens(5)
+    target.count_tokens(2, 3)
+    assert (target.store.target_input_tokens, target.store.target_output_tokens) == (7, 3)
