@@ -38,6 +38,8 @@ def test_the_key_comes_from_the_environment_else_the_cache_folder(tmp_path: Path
     assert os.listdir(path.parent) == ["alias.key"]  # the draft is gone
     path.write_bytes(b"  kept key\n")
     assert alias_key() == b"kept key"  # an existing key is read, never replaced
+    path.unlink()  # the folder is there, the key is not: a new key in the same folder
+    assert len(alias_key()) == 64 and alias_key() != b"kept key"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert alias_key_path() == tmp_path / "home" / ".cache" / "auditgame" / "alias.key"

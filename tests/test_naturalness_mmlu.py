@@ -78,3 +78,8 @@ def test_the_answer_is_the_first_standalone_letter(text, letter):
 def test_accuracy_is_the_share_of_right_answers():
     assert evaluate(mmlu.STATISTICS, [{"value": 1.0}, {"value": 0.0}, {"value": 1.0}, {"value": 1.0}]) == {
         "accuracy": 0.75}
+
+
+def test_the_shipped_data_is_the_default_folder():
+    assert len(mmlu.subjects()) == 57
+    assert len(mmlu.load_split("anatomy", "dev")) == 5  # the five shots of each subject
