@@ -9,6 +9,7 @@ so mutmut resumes and re-tests only what changed), runs mutmut there, and prints
     python .ci/mutants.py                      # every core module
     python .ci/mutants.py scoring/leakage.py auditgame/leakage   # a subset (files or folders)
     python .ci/mutants.py --report             # the report of the last run, running nothing
+    python .ci/mutants.py --retest-survivors scoring/x.py   # only the survivors, after new tests
 """
 
 from __future__ import annotations
@@ -202,6 +203,12 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="print the last run's report only")
     parser.add_argument("--survivors", action="store_true", help="list surviving mutants' names")
     parser.add_argument(
+        "--retest-survivors",
+        action="store_true",
+        help="re-test only the last run's survivors in these paths (after new tests; the "
+        "source must be unchanged since that run, or its killed mutants are stale)",
+    )
+    parser.add_argument(
         "--tests",
         nargs="*",
         default=["tests"],
@@ -217,10 +224,15 @@ def main() -> None:
         print("\n".join(survivors(paths)))
         return
     if not args.report:
+        again = survivors(paths) if args.retest_survivors else []
         stage(paths, args.tests, args.debug)
-        # A subset is re-tested whole (after new tests, survivors may now be killed); the whole
-        # core resumes where the last run stopped.
-        code = run(args.children, mutant_names(args.paths) if args.paths else [])
+        # A subset is re-tested whole (after new tests, survivors may now be killed) unless only
+        # its survivors are asked for; the whole core resumes where the last run stopped.
+        if args.retest_survivors:
+            names = again
+        else:
+            names = mutant_names(args.paths) if args.paths else []
+        code = run(args.children, names) if names or not args.retest_survivors else 0
         if code:
             raise SystemExit(f"mutants: mutmut exited with {code}")
     text = report(paths)

@@ -121,7 +121,9 @@ def test_an_interval_contains_its_bounds():
 
 @pytest.mark.parametrize("count", [1, 40, 41, 999, 1000, 1001, 2000])
 def test_percentiles_are_the_data_points_below_and_above_numpys(count):
-    values = [random.Random(count).gauss(0, 1) for _ in range(count)]
+    rng = random.Random(count)
+    values = [rng.gauss(0, 1) for _ in range(count)]
+    assert len(set(values)) == count  # distinct: a bound one place off shows
     shuffled = list(values)
     random.Random(5).shuffle(shuffled)
     assert _percentiles(shuffled, count) == reference_percentiles(values)
@@ -258,6 +260,8 @@ def test_the_difference_of_runs_on_the_same_samples_is_a_paired_bootstrap():
     assert bootstrap_difference(mean, organism, base) == reference_difference(mean, organism, base, 1000)
     interval = difference_interval(mean, organism, base, resamples=300)
     assert interval == Interval(*reference_difference(mean, organism, base, 300), PAIRED_BOOTSTRAP)
+    by_default = difference_interval(mean, organism, base)
+    assert by_default == Interval(*reference_difference(mean, organism, base, 1000), PAIRED_BOOTSTRAP)
 
 
 def test_the_difference_of_runs_on_other_samples_resamples_each_run():
@@ -281,6 +285,14 @@ def test_a_difference_needs_min_samples_in_both_runs():
     fewer = dict(list(base.items())[1:])
     assert difference_interval(mean, organism, fewer, resamples=200) is None
     assert difference_interval(mean, dict(list(organism.items())[1:]), base, resamples=200) is None
+    # counted on the rows the statistic uses: 25 rows, of which 19 are chosen on one side
+    chosen = mean_of("value", where="chosen")
+    rng = random.Random(9)
+    many = {i: {"value": rng.uniform(0, 2), "chosen": 1.0} for i in range(25)}
+    few = {i: {**r, "chosen": float(i < MIN_SAMPLES - 1)} for i, r in many.items()}
+    assert difference_interval(chosen, many, many, resamples=200) is not None
+    assert difference_interval(chosen, few, many, resamples=200) is None
+    assert difference_interval(chosen, many, few, resamples=200) is None
 
 
 def test_a_difference_undefined_in_most_resamples_has_no_interval():

@@ -85,6 +85,7 @@ def test_a_turn_without_a_think_block_has_no_reasoning():
     plain = check_turn("The answer without thinking, nc.")
     assert plain == ThinkingCheck(False, False, 0, ())
     assert not plain.intact
+    assert check_turn("Ответ без размышлений.") == ThinkingCheck(False, False, 0, ())
 
 
 def test_other_think_tags():
