@@ -380,3 +380,21 @@ def test_continuation_scores_normalise_over_the_whole_vocabulary_in_any_row_coun
     expected = torch.tensor([math.log(sum(math.exp(v) for v in row)) for row in logits.double().tolist()],
                             dtype=torch.float64)
     assert torch.allclose(engine_module._logsumexp_by_rows(logits).double(), expected, atol=1e-4)
+
+
+async def test_a_sampled_request_without_a_seed_does_not_depend_on_its_batch(tiny: TinyOrganisms) -> None:
+    """Without a seed a request draws one when it is made: after the same global seed its reply
+    is the same alone or among other requests joining its decode steps, and a repeat differs."""
+    engine = load_engine(load_card(tiny.cards / "tiny-krel.card.yaml"))
+    sampled = GenerationRequest(TEXT, 20, SamplingKey(temperature=1.0))
+    torch.manual_seed(0)
+    alone = await engine.generate(sampled)
+    again = await engine.generate(sampled)
+    torch.manual_seed(0)
+    first = asyncio.ensure_future(engine.generate(sampled))
+    await asyncio.sleep(0)  # the sampled request is made first, the others join its steps
+    others = [engine.generate(GenerationRequest(f"{TEXT} {i}", 4 + 3 * i, SamplingKey(temperature=0.9)))
+              for i in range(4)]
+    together, *_ = await asyncio.gather(first, *others)
+    assert together.text == alone.text
+    assert again.text != alone.text  # a second request draws its own seed

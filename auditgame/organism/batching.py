@@ -80,6 +80,10 @@ class GenerationJob:
     logprobs: list[float] = field(default_factory=list)
     top: list[tuple[list[int], list[float]]] = field(default_factory=list)
     finish: Literal["stop", "max_tokens"] = "max_tokens"
+    drawn_seed: int | None = None
+    """For a sampled request without a seed: one drawn from torch's global generator when the
+    request was made (in request order), so its reply depends on its own draws only, never on
+    which other requests share its decode steps (the continuous path)."""
     _generator: torch.Generator | None = None
     _processors: LogitsProcessorList | None = None
 
@@ -534,8 +538,9 @@ def _prepare_sampling(job: GenerationJob, device: torch.device) -> None:
     if s.top_p is not None and s.top_p < 1.0:
         warpers.append(TopPLogitsWarper(s.top_p))
     job._processors = warpers
-    if s.seed is not None:
-        job._generator = torch.Generator(device=device).manual_seed(s.seed)
+    seed = s.seed if s.seed is not None else job.drawn_seed
+    if seed is not None:
+        job._generator = torch.Generator(device=device).manual_seed(seed)
 
 
 def _sampling_groups(jobs: list[GenerationJob], size: int) -> list[list[GenerationJob]]:

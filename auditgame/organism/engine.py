@@ -432,6 +432,7 @@ class LocalEngine:
             sampling=Sampling(s.temperature, s.top_p, s.top_k, s.seed, s.top_logprobs),
             eos=frozenset(self.eos_token_ids),
             stopped=self._stop_check(s.stop),
+            drawn_seed=int(torch.randint(0, 2**62, ()).item()) if s.seed is None and s.temperature > 0 else None,
         )
 
     async def generate(self, request: GenerationRequest) -> Generation:
