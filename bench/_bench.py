@@ -38,8 +38,8 @@ def run_bench(main: Callable[[], int | None], threads: int | None = 1) -> None:
             status = main()
             if status:
                 raise SystemExit(status)
-    except SystemExit as exit:
-        status = exit.code if isinstance(exit.code, int) else 1
+    except SystemExit as stop:
+        status = stop.code if isinstance(stop.code, int) else 1
     except BaseException:  # noqa: BLE001  (the captured output's tail is already shown)
         traceback.print_exc()
         status = 1

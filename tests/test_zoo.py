@@ -56,6 +56,17 @@ def test_cached_zoo_is_reused_and_cards_keep_the_answer_key_private(zoo_cards: Z
     assert set(parts) >= {"tokenizer", "base", KREL, CONTROL_ID} and all(v > 0 for v in parts.values())
 
 
+def test_a_cached_zoo_is_returned_quietly_without_touching_its_build_log(zoo: Zoo, capfd) -> None:
+    from auditgame.commands.zoo import BUILD_LOG, build_quietly
+
+    log = zoo.root / BUILD_LOG
+    before = log.stat().st_mtime_ns if log.exists() else None
+    again = build_quietly(None, ZooSettings.quick())
+    assert again.root == zoo.root and again.manifest == zoo.manifest
+    assert (log.stat().st_mtime_ns if log.exists() else None) == before
+    assert capfd.readouterr().out == ""  # nothing built, nothing announced
+
+
 def by_name(score) -> dict[str, float]:
     return {m.name: m.value for m in score.metrics.values()}
 
