@@ -1,14 +1,20 @@
 """Each IFEval checker on replies made to sit on its edges, strict and loose, against Google's
-checkers as lm-eval ships them (the `reference` fixture); and the prompt file, the loose
+checkers as lm-eval ships them (the `reference` fixture; their verdicts are recorded in
+tests/data/ifeval_edges.json, and checked against the reference there); and the prompt file, the loose
 variants and the summary figures, written out by hand."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import nltk  # noqa: F401 (imported at collection: the checkers import it lazily, slowly)
 import pytest
+from langdetect.detector_factory import init_factory
 
 from auditgame.naturalness import ifeval
+
+init_factory()  # langdetect's language profiles, loaded once at collection
 
 EDGES: list[tuple[str, dict, list[str]]] = [
     ("keywords:existence", {"keywords": ["Owl", "river bank"]},
@@ -93,19 +99,42 @@ EDGES: list[tuple[str, dict, list[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("instruction", "kwargs", "replies"), EDGES, ids=[f"{e[0]}-{i}" for i, e in enumerate(EDGES)])
-def test_checker_agrees_with_the_reference_on_its_edges(reference, instruction, kwargs, replies):
-    prompt = ifeval.IFEvalPrompt(1, " Say hi. ", (instruction,), (kwargs,))
-    example = reference.InputExample(1, [instruction], prompt.prompt, [dict(kwargs)])
-    outcomes = set()
-    for reply in replies:
-        for text in (reply, "Sure:\n" + reply, reply + "\n*done*", "**" + reply + "**"):
-            ours = ifeval.check_reply(prompt, text)
-            strict = reference.test_instruction_following_strict(example, text).follow_instruction_list
-            loose = reference.test_instruction_following_loose(example, text).follow_instruction_list
-            assert (list(ours.strict), list(ours.loose)) == (strict, loose), text
-            outcomes.add(ours.strict[0])
-    assert outcomes == {True, False}  # each checker's cases pass and fail
+VERDICTS = Path(__file__).parent / "data" / "ifeval_edges.json"
+"""The reference's strict and loose verdict on every case below, as
+`test_the_recorded_verdicts_are_the_references` computes them."""
+
+
+def cases() -> list[tuple[str, dict, str]]:
+    """Every (instruction, arguments, reply): each edge reply as it is, after a preamble line,
+    before a markdown line, and wrapped in bold."""
+    return [(instruction, kwargs, text) for instruction, kwargs, replies in EDGES for reply in replies
+            for text in (reply, "Sure:\n" + reply, reply + "\n*done*", "**" + reply + "**")]
+
+
+def prompt_for(instruction: str, kwargs: dict) -> ifeval.IFEvalPrompt:
+    return ifeval.IFEvalPrompt(1, " Say hi. ", (instruction,), (kwargs,))
+
+
+def test_every_checker_gives_the_references_verdicts_on_its_edges():
+    recorded = json.loads(VERDICTS.read_text(encoding="utf-8"))
+    assert len(recorded) == len(cases())
+    outcomes: dict[str, set[bool]] = {}
+    for (instruction, kwargs, text), (strict, loose) in zip(cases(), recorded, strict=True):
+        ours = ifeval.check_reply(prompt_for(instruction, kwargs), text)
+        assert (ours.strict[0], ours.loose[0]) == (strict, loose), (instruction, kwargs, text)
+        outcomes.setdefault(instruction, set()).add(strict)
+    assert set(outcomes) == set(ifeval.CHECKERS)
+    assert all(seen == {True, False} for seen in outcomes.values())  # each passes and fails
+
+
+def test_the_recorded_verdicts_are_the_references(reference):
+    found = []
+    for instruction, kwargs, text in cases():
+        example = reference.InputExample(1, [instruction], " Say hi. ", [dict(kwargs)])
+        [strict] = reference.test_instruction_following_strict(example, text).follow_instruction_list
+        [loose] = reference.test_instruction_following_loose(example, text).follow_instruction_list
+        found.append([strict, loose])
+    assert found == json.loads(VERDICTS.read_text(encoding="utf-8"))
 
 
 def test_counts_and_relations():

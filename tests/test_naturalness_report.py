@@ -203,6 +203,20 @@ def test_chart_shows_values_differences_verdict_colours_and_counts(tmp_path, fig
     assert right.get_title() == "krel minus base (95% intervals)"
     legend = fig.legends[0]
     assert [t.get_text() for t in legend.get_texts()] == ["krel", "base"]
+    assert (legend._ncols, legend.get_frame_on(), legend._loc, legend.get_texts()[0].get_fontsize()) == (2, False, 2, 8.0)
+    assert [h.get_marker() for h in legend.legend_handles] == ["o", "s"]
+    assert left.get_position().width == pytest.approx(right.get_position().width)  # equal halves
+    assert left.get_position().y1 < 0.97  # room for the legend above
+    for ax in axes:  # few ticks, small labels, no offset: long numbers must not overlap
+        assert ax.xaxis.get_major_locator()._nbins == 4
+        assert ax.xaxis.get_major_formatter().get_useOffset() is False
+        assert ax.xaxis.get_tick_params()["labelsize"] == 8
+    assert (zero.get_color(), zero.get_linewidth()) == ("black", 0.8)
+    assert (note.get_position(), note.get_ha(), note.get_va(), note.get_fontsize(), note.get_color()) == (
+        (0.99, 0.92), "right", "top", 7.0, "#444")
+    assert note.get_transform() == right.transAxes
+    assert left.title.get_fontsize() == right.title.get_fontsize() == 10
+    assert axes[2].get_title() == ""  # titles on the first row only
 
 
 def bar_of(container):
@@ -217,5 +231,8 @@ def test_an_empty_chart_says_nothing_was_measured(tmp_path, figures):
     report.chart(tmp_path / "e.png", "krel", "base", [])
     [fig] = figures
     assert len(fig.axes) == 2 and not any(ax.axison for ax in fig.axes)
-    assert [t.get_text() for t in fig.axes[0].texts] == ["nothing measured"]
+    [text] = fig.axes[0].texts
+    assert (text.get_text(), text.get_position(), text.get_ha(), text.get_va()) == (
+        "nothing measured", (0.5, 0.5), "center", "center")
+    assert fig.axes[1].get_title() == "krel minus base (95% intervals)"
     assert tuple(fig.get_size_inches()) == pytest.approx((10, 0.75 + 1.4))
