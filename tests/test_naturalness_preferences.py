@@ -224,7 +224,7 @@ def test_decisiveness_of_unordered_utilities_matches_erf_over_pairs():
     assert prefs.decisiveness(utilities, variances) == pytest.approx(expected, abs=1e-12)
     assert prefs.decisiveness(utilities[::-1], variances[::-1]) == pytest.approx(expected, abs=1e-12)
     assert prefs.decisiveness([1.0, 1.0], [1.0, 1.0]) == 0.0
-    with pytest.raises(ValueError, match="at least two"):
+    with pytest.raises(ValueError, match="^decisiveness needs at least two outcomes$"):
         prefs.decisiveness([1.0], [1.0])
 
 

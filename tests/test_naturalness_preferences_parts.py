@@ -133,10 +133,10 @@ def test_pair_preferences_pool_both_orders_by_weight():
 
 
 def test_holdout_accuracy_counts_majorities_and_skips_ties():
-    held = [C(0, 1, 0.9), C(2, 1, 0.2), C(3, 0, 0.5), C(2, 3, 0.6), C(3, 2, 0.6)]
+    held = [C(3, 0, 0.5), C(0, 1, 0.9), C(2, 1, 0.2), C(2, 3, 0.6), C(3, 2, 0.6)]
     utilities = [2.0, 1.0, 0.0, 3.0]
-    # (0, 1): 0 preferred, predicted; (1, 2): 1 preferred (p 0.8), predicted;
-    # (0, 3): tie, skipped; (2, 3): pooled 0.5, a tie, skipped
+    # (0, 3): a tie, skipped (and the pairs after it still counted); (0, 1): 0 preferred,
+    # predicted; (1, 2): 1 preferred (p 0.8), predicted; (2, 3): pooled 0.5, a tie, skipped
     assert prefs.holdout_accuracy(utilities, held) == 1.0
     assert prefs.holdout_accuracy([0.0, 1.0, 2.0, 3.0], held) == 0.0
     assert prefs.holdout_accuracy([2.0, 1.0, 1.5, 0.0], held) == 0.5
@@ -351,3 +351,141 @@ def test_a_bad_row_names_its_place_and_the_expected_keys(row, why):
 def test_no_rows_is_an_error():
     with pytest.raises(ValueError, match=r"^no comparisons \(expected rows \{a, b, p_a\}\)$"):
         prefs.comparisons_from_rows([])
+
+
+# ---------------------------------------------------------------- defaults and wiring
+def test_coherence_fits_holds_out_and_bootstraps_as_documented(monkeypatch):
+    """coherence's defaults (5 % held out, seed 0, 50 resamples, Utility Engineering's model)
+    and what each step is given: the held-out and bootstrap fits start from the full fit."""
+    comparisons = noisy(TRUE * 3, 150, seed=12)  # 15 items, 105 pairs: 5 are held out
+    fits, splits, boots, shares = [], [], [], []
+    real_fit, real_split = prefs.fit_thurstone, prefs.split_holdout
+    real_share = prefs.intransitive_share
+
+    def fit(c, n, model="thurstonian", **kw):
+        found = real_fit(c, n, model, **kw)
+        fits.append((len(c), n, model, kw.get("start"), found))
+        return found
+
+    monkeypatch.setattr(prefs, "fit_thurstone", fit)
+    monkeypatch.setattr(prefs, "split_holdout", lambda *a: splits.append(a) or real_split(*a))
+    monkeypatch.setattr(prefs, "bootstrap_decisiveness_se", lambda *a: boots.append(a) or 0.25)
+    monkeypatch.setattr(prefs, "intransitive_share", lambda c, **kw: shares.append(kw) or real_share(c, **kw))
+    report = prefs.coherence(comparisons, 15)
+    [(_, fraction, seed)] = splits
+    assert (fraction, seed) == (0.05, 0)
+    train, test = real_split(comparisons, 0.05, 0)
+    (n_all, _, model, start, full), (n_train, _, model_train, start_train, _) = fits
+    assert (n_all, model, start) == (150, "thurstonian", None) and test
+    assert (n_train, model_train, start_train) == (len(train), "thurstonian", full)
+    assert boots == [(comparisons, 15, 50, 0, "thurstonian", full)] and report.decisiveness_se == 0.25
+    assert shares == [{"seed": 0}]
+    fits.clear(), splits.clear(), boots.clear(), shares.clear()
+    prefs.coherence(comparisons, 15, holdout=0.4, seed=3, bootstrap=7, model="case_v")
+    assert [f[2] for f in fits] == ["case_v", "case_v"] and fits[1][3] is fits[0][4]
+    assert splits[0][1:] == (0.4, 3) and boots[0][2:5] == (7, 3, "case_v") and shares == [{"seed": 3}]
+
+
+def test_holding_out_every_pair_leaves_no_holdout_accuracy():
+    report = prefs.coherence(noisy(TRUE, 30, seed=1), 5, holdout=1.0, bootstrap=0, model="case_v")
+    assert report.holdout_accuracy is None and report.decisiveness_se is None
+
+
+def test_bootstrap_refits_start_from_the_given_fit_with_defaults_seed_0_and_50_resamples(monkeypatch):
+    comparisons = [C(0, 1, 0.8), C(1, 2, 0.7), C(2, 0, 0.4), C(1, 0, 0.3)]
+    start = prefs.fit_thurstone(comparisons, 3)
+    calls = []
+    real_fit = prefs.fit_thurstone
+
+    def fit(c, n, model="thurstonian", **kw):
+        calls.append((tuple(c), model, kw.get("start")))
+        return real_fit(c, n, "case_v")  # quick; the refits' values are not what is tested here
+
+    monkeypatch.setattr(prefs, "fit_thurstone", fit)
+    prefs.bootstrap_decisiveness_se(comparisons, 3, start=start)
+    assert len(calls) == 50 and all(m == "thurstonian" and s is start for _, m, s in calls)
+    rng = random.Random(0)  # the default seed: the same pairs drawn
+    groups = [[comparisons[0], comparisons[3]], [comparisons[1]], [comparisons[2]]]
+    first = tuple(c for _ in groups for c in groups[rng.randrange(3)])
+    assert calls[0][0] == first
+
+
+def test_default_seeds_are_zero():
+    comparisons = [C(a, b, float((b - a) % 2 == 1)) for a, b in itertools.combinations(range(6), 2)]
+    assert [prefs.intransitive_share(comparisons, max_triads=3) == prefs.intransitive_share(
+        comparisons, max_triads=3, seed=0)] == [True]
+    pairs = [C(a, b, 0.5) for a, b in itertools.combinations(range(6), 2)]
+    assert prefs.split_holdout(pairs, 0.5) == prefs.split_holdout(pairs, 0.5, seed=0)
+    assert prefs.split_holdout(pairs, 0.5) != prefs.split_holdout(pairs, 0.5, seed=1)
+    utilities = [0.01 * i for i in range(30)]  # 435 pairs: 2 x 10 candidates are drawn at random
+
+    def after(**kw):
+        rng = random.Random(1)
+        return prefs.next_pairs(utilities, set(), 2, rng, **kw), rng.random()
+
+    assert after() == after(candidates_per_pick=10) != after(candidates_per_pick=11)
+
+
+def test_next_pairs_counts_each_items_measured_pairs():
+    utilities = [0.0, 0.05, 0.1, 0.15, 0.2, 2.0]
+    done = {(0, 5), (1, 5), (2, 5), (3, 5)}  # item 5 is measured four times (always second)
+    expected = sorted((p for p in itertools.combinations(range(6), 2) if p not in done),
+                      key=written_priority(utilities, done))
+    assert prefs.next_pairs(utilities, done, 11, random.Random(0)) == expected
+
+
+def test_next_pairs_enumerates_at_half_the_open_pairs_with_some_measured():
+    utilities = [-1.056, -1.587, -0.416, -1.38, -1.734, -0.394, 1.672, 1.202, 1.061, -1.112]
+    done = {(0, 1), (2, 3)}  # 43 open pairs: 21 wanted is half (43 // 2)
+    rng = random.Random(3)
+    found = prefs.next_pairs(utilities, done, 3, rng, candidates_per_pick=7)
+    open_pairs = [p for p in itertools.combinations(range(10), 2) if p not in done]
+    assert found == sorted(open_pairs, key=written_priority(utilities, done))[:3]
+    assert rng.random() == random.Random(3).random()
+
+
+def textbook_objective(comparisons, n, prior, full):
+    """log-likelihood minus the Gaussian prior, written out per comparison (for autograd)."""
+
+    def objective(params):
+        mu = params[:n]
+        var = torch.exp(params[n:]) if full else torch.ones(n, dtype=torch.float64)
+        total = -0.5 * prior * (params * params).sum()
+        for c in comparisons:
+            z = (mu[c.a] - mu[c.b]) / torch.sqrt(var[c.a] + var[c.b])
+            total = total + c.weight * (c.p_a * torch.special.log_ndtr(z) + (1 - c.p_a) * torch.special.log_ndtr(-z))
+        return total
+
+    return objective
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_newton_takes_exactly_the_steps_it_is_allowed(full):
+    """No step at all, then one full Newton step, ``x - H^-1 g`` of the textbook objective
+    (autograd's gradient and Hessian), from the origin (case V: concave) or from near the
+    optimum (per-outcome variances: concave there, so the step is not damped)."""
+    comparisons = noisy(TRUE, 40, seed=21)
+    tensors = prefs._tensors(comparisons)
+    size = 10 if full else 5
+    newton = prefs.newton_full if full else prefs.newton_case_v
+    zero, steps = newton(*tensors, 5, 0.1, max_iterations=0)
+    assert steps == 0 and zero.tolist() == [0.0] * size
+    start = torch.zeros(size, dtype=torch.float64)
+    if full:
+        optimum, _ = newton(*tensors, 5, 0.1)
+        start = optimum + 0.05 * torch.tensor([(-1) ** i for i in range(size)], dtype=torch.float64)
+        kept, steps = newton(*tensors, 5, 0.1, start=start, max_iterations=0)
+        assert steps == 0 and torch.equal(kept, start) and kept is not start
+    objective = textbook_objective(comparisons, 5, 0.1, full)
+    grad = torch.autograd.functional.jacobian(objective, start)
+    hessian = torch.autograd.functional.hessian(objective, start)
+    assert bool((torch.linalg.eigvalsh(hessian) < 0).all())
+    expected = start - torch.linalg.solve(hessian, grad)
+    assert objective(expected) > objective(start)
+    one, steps = newton(*tensors, 5, 0.1, start=start, max_iterations=1)
+    assert steps == 1 and torch.allclose(one, expected, atol=1e-10)
+    two, steps = newton(*tensors, 5, 0.1, start=start, max_iterations=2)
+    assert steps == 2 and not torch.allclose(two, one, atol=1e-9)
+    if not full:  # no state carried between steps: two steps are one step twice
+        again, _ = newton(*tensors, 5, 0.1, start=one, max_iterations=1)
+        assert torch.allclose(again, two, atol=1e-10)
