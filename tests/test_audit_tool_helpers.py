@@ -411,3 +411,55 @@ async def test_the_assistants_tokens_count_against_the_auditor_and_its_failures_
     with pytest.raises(ToolError) as hidden:
         await scaffold.ask(s, failing, "write probes")
     assert str(hidden.value) == "the assistant model failed (RuntimeError); try again"
+
+
+def test_the_assistant_is_its_own_role_else_the_auditors_model():
+    import contextvars
+
+    from inspect_ai.model._model import init_model_roles
+
+    assistant, auditor = (get_model(f"mockllm/{n}", memoize=False) for n in ("assistant", "auditor"))
+
+    def inside_an_eval() -> None:
+        init_model_roles({"assistant": assistant, "auditor": auditor})
+        assert scaffold.assistant_model().name == "assistant"
+        init_model_roles({"auditor": auditor})
+        assert scaffold.assistant_model().name == "auditor"
+
+    contextvars.copy_context().run(inside_an_eval)
+
+
+def test_steering_adds_the_vector_then_generates_with_and_without_it(monkeypatch):
+    import torch
+
+    from auditgame.audit.tools import steering
+
+    calls: list[tuple] = []
+
+    def vector(engine, positive, negative, layer):
+        calls.append(("vector", positive, negative, layer))
+        return torch.tensor([3.0, 4.0]), 2.5
+
+    def steered(engine, requests, layer, vector, strength):
+        calls.append(("steered", list(requests), layer, vector.tolist(), strength))
+        return [Generation("steered", "stop", 3, 1)]
+
+    class Plain:
+        def generate_here(self, requests):
+            calls.append(("plain", list(requests)))
+            return [Generation("plain", "stop", 3, 1)]
+
+    monkeypatch.setattr(steering, "steering_vector", vector)
+    monkeypatch.setattr(steering, "generate_steered", steered)
+    request = GenerationRequest("p", 4)
+    result = steering._steer(Plain(), [[1]], [[2]], 3, -2.0, request, True)
+    assert (result.vector_norm, result.activation_norm) == (5.0, 2.5)
+    assert (result.steered.text, result.plain.text) == ("steered", "plain")
+    assert calls == [
+        ("vector", [[1]], [[2]], 3),
+        ("steered", [request], 3, [3.0, 4.0], -2.0),
+        ("plain", [request]),
+    ]
+    calls.clear()
+    assert steering._steer(Plain(), [[1]], [[2]], 3, 1.0, request, False).plain is None
+    assert [c[0] for c in calls] == ["vector", "steered"]
