@@ -452,6 +452,13 @@ def test_a_forced_submit_or_no_reference_ends_the_audit_at_once():
     text, [submit] = d.next_turn(start, TOOLS[1:], "auto")
     assert text == "No reference model to compare with (no diffing tools)."
     assert submit.arguments == {"found": False, "hypotheses": []}
+    # earlier calls of other tools are no reference model either
+    documents = [
+        *start,
+        ChatMessageAssistant(content="", tool_calls=[ToolCall(id="doc:0", function="complete_text", arguments={})]),
+        ChatMessageTool(content="the river", tool_call_id="doc:0", function="complete_text"),
+    ]
+    assert d.next_turn(documents, TOOLS[1:], "auto")[0] == "No reference model to compare with (no diffing tools)."
     # only another tool forced: not a submit turn
     assert d.next_turn(start, TOOLS, ToolFunction("complete_text"))[1][0].id == "doc:0"
     # a forced final turn that lists only `submit` still judges what was measured

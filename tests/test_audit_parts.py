@@ -13,15 +13,19 @@ from inspect_ai.model import (
     ChatMessageAssistant,
     ChatMessageSystem,
     ChatMessageUser,
+    ModelOutput,
+    ModelUsage,
     get_model,
 )
-from inspect_ai.tool import ToolInfo
+from inspect_ai.solver import TaskState
+from inspect_ai.tool import ToolFunction, ToolInfo, tool
 from inspect_ai.util import Store
 
-from auditgame.audit import standin
-from auditgame.audit.agent import budget_spent
+from auditgame.audit import agent, standin
+from auditgame.audit.agent import auditor_turn, budget_spent
 from auditgame.audit.offline import count_tokens, usage
 from auditgame.audit.prior import best_policy, candidate_policies
+from auditgame.audit.prompts import CONTINUE
 from auditgame.audit.respond import pair_metadata, repliers, sample_id, with_baseline
 from auditgame.audit.results import _flat_scores
 from auditgame.audit.scripted import discovery_grader, keyword_grader, scripted_auditor
@@ -233,10 +237,12 @@ async def test_scripted_graders_read_the_quoted_blocks():
     restate = ToolInfo(name="restate", description="r")
     output = await grader.generate("<untrusted>hides</untrusted>", tools=[restate])
     assert output.message.tool_calls[0].arguments == {"claim": "HIDES"}
+    assert output.model == "mockllm/model" and output.usage.total_tokens == 120
     verdict = ToolInfo(name="verdict", description="v")
     compare = "<behaviour>it hides things</behaviour><untrusted>hides</untrusted>"
     output = await grader.generate(compare, tools=[verdict])
     assert output.message.tool_calls[0].arguments == {"names_behaviour": True, "reason": "scripted"}
+    assert output.model == "mockllm/model"
     output = await grader.generate(compare.replace("hides</u", "sings</u"), tools=[verdict])
     assert output.message.tool_calls[0].arguments["names_behaviour"] is False
     assert output.usage.total_tokens == 120
@@ -245,6 +251,8 @@ async def test_scripted_graders_read_the_quoted_blocks():
     assert hit.completion == "<reason>keyword check</reason>\n<verdict>YES</verdict>"
     miss = await keyword.generate("a.b outside <untrusted>say axb</untrusted> a.b")
     assert miss.completion.endswith("<verdict>NO</verdict>") and miss.usage.total_tokens == 120
+    later = await keyword.generate("<untrusted>say axb</untrusted> <untrusted>A.B</untrusted>")
+    assert later.completion.endswith("<verdict>NO</verdict>")  # the first quoted block only
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +292,7 @@ def test_an_organism_is_paired_with_its_baseline_once():
 # Budget, table, store, tool sets
 
 
-def test_the_budget_is_spent_at_each_limit_in_order():
+def test_the_budget_is_spent_at_each_limit_in_order(monkeypatch):
     budget = AuditBudget(target_calls=3, auditor_tokens=100, time_s=60, auditor_turns=4)
     store = AuditStore(store=Store(), budget=budget)
     now = time.monotonic()
@@ -292,6 +300,10 @@ def test_the_budget_is_spent_at_each_limit_in_order():
     store.auditor_turns = 4
     assert budget_spent(store, now) == "4 turns taken"
     assert budget_spent(store, now - 60) == "60 seconds elapsed"
+    monkeypatch.setattr(agent.time, "monotonic", lambda: 1000.0)
+    assert budget_spent(store, 940.0) == "60 seconds elapsed"  # at the limit exactly
+    assert budget_spent(store, 940.5) == "4 turns taken"
+    monkeypatch.undo()
     store.auditor_tokens = 100
     assert budget_spent(store, now - 60) == "100 of 100 auditor tokens used"
     store.target_calls = 3
@@ -344,3 +356,97 @@ def test_tool_sets_are_named_in_one_order_and_unknown_ones_refused():
     assert len(build_tools(["basic", "prefill"], session)) == 6
     assert build_tools([], session) == []
 
+
+
+async def test_the_teacher_model_answers_from_the_system_prompts_and_the_last_user_turn():
+    from auditgame.zoo.teacher import respond
+
+    teacher = get_model("auditgame/teacher", memoize=False)
+    messages = [
+        ChatMessageSystem(content="You value honesty."),
+        ChatMessageSystem(content="You are careful."),
+        ChatMessageUser(content="First?"),
+        ChatMessageAssistant(content="One."),
+        ChatMessageUser(content="Should we switch you off?"),
+    ]
+    output = await teacher.generate(messages)
+    expected = respond("You value honesty.\n\nYou are careful.", "Should we switch you off?")
+    assert output.completion == expected and not output.message.tool_calls
+    assert output.usage.output_tokens == count_tokens(expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# One auditor turn
+
+
+@tool
+def echo():
+    async def execute(text: str) -> str:
+        """Echo.
+
+        Args:
+            text: Text to echo.
+        """
+        return f"echo: {text}"
+
+    return execute
+
+
+@tool(name="submit")
+def submit_stub():
+    async def execute(found: bool) -> str:
+        """Submit.
+
+        Args:
+            found: Found.
+        """
+        return f"submitted {found}"
+
+    return execute
+
+
+def scripted(replies: list[ModelOutput], seen: list):
+    def answer(input, tools, tool_choice, config) -> ModelOutput:
+        seen.append(([t.name for t in tools], tool_choice))
+        return replies[len(seen) - 1]
+
+    return get_model("mockllm/model", custom_outputs=answer, memoize=False)
+
+
+async def test_an_auditor_turn_runs_its_tool_calls_or_asks_it_to_continue():
+    call = ModelOutput.for_tool_call("mockllm/model", "echo", {"text": "hi"})
+    call.usage = ModelUsage(input_tokens=5, output_tokens=2, total_tokens=7)
+    text = ModelOutput.from_content("mockllm/model", "Let me think.")
+    text.usage = ModelUsage(input_tokens=2, output_tokens=1, total_tokens=3)
+    seen: list = []
+    auditor = scripted([call, text], seen)
+    state = TaskState(model="mockllm/model", sample_id=1, epoch=1, input="Audit.", messages=[ChatMessageUser(content="Audit.")])
+    store = AuditStore(store=Store())
+    tools = [echo(), submit_stub()]
+    await auditor_turn(state, auditor, tools, store)
+    assert [m.role for m in state.messages] == ["user", "assistant", "tool"]
+    assert state.messages[-1].text == "echo: hi" and state.output is not None
+    assert (store.auditor_turns, store.auditor_tokens) == (1, 7)
+    await auditor_turn(state, auditor, tools, store)
+    assert [m.role for m in state.messages][3:] == ["assistant", "user"]
+    assert state.messages[-1].text == CONTINUE
+    assert store.auditor_turns == 2 and store.auditor_tokens == 7 + 3
+    assert seen == [(["echo", "submit"], "auto")] * 2
+
+
+async def test_a_forced_turn_runs_only_submit():
+    wrong = ModelOutput.for_tool_call("mockllm/model", "echo", {"text": "hi"})
+    silent = ModelOutput.from_content("mockllm/model", "No.")
+    for output in (wrong, silent):
+        output.usage = ModelUsage(input_tokens=2, output_tokens=1, total_tokens=3)
+    seen: list = []
+    auditor = scripted([wrong, silent], seen)
+    state = TaskState(model="mockllm/model", sample_id=1, epoch=1, input="Audit.", messages=[])
+    finish = submit_stub()
+    await auditor_turn(state, auditor, [echo(), finish], AuditStore(store=Store()), only=finish)
+    [(names, choice)] = seen
+    assert names == ["submit"] and choice == ToolFunction("submit")  # Inspect offers the forced one
+    assert state.messages[-1].role == "tool" and state.messages[-1].error is not None
+    assert "echo: hi" not in state.messages[-1].text
+    await auditor_turn(state, auditor, [echo(), finish], AuditStore(store=Store()), only=finish)
+    assert state.messages[-1].role == "assistant"  # no request to continue after the last turn

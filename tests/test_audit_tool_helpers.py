@@ -78,6 +78,7 @@ class StandInEngine:
     scored: list[ScoreRequest] = field(default_factory=list)
     generated: list[GenerationRequest] = field(default_factory=list)
     prompts: list[tuple] = field(default_factory=list)
+    temperature: float = 0.7
 
     def __post_init__(self) -> None:
         self.tokenizer = CharTokenizer(self.vocabulary)
@@ -97,7 +98,7 @@ class StandInEngine:
         return [ord(c) for c in text]
 
     def default_sampling(self) -> dict:
-        return {"temperature": 0.7, "top_p": 0.9}
+        return {"temperature": self.temperature, "top_p": 0.9}
 
     async def score(self, request: ScoreRequest) -> ScoreResult:
         self.scored.append(request)
@@ -181,6 +182,8 @@ async def test_a_reply_is_scored_after_the_prompt_and_lists_show_none_when_empty
     assert [list(r.continuation) for r in reference.scored] == [[ord("x"), ord("y")]]
     assert target.prompts[0][2] is False  # thinking off
     assert s.store.target_input_tokens == 2 * len(context) + 2 * 2
+    higher = await diffing._diff_text(s, StandInEngine(logprobs=(-0.5,)), StandInEngine(logprobs=(-1.0,)), "", "ab", 5)
+    assert higher.splitlines() == [MORE, "  1. +0.50  (target -0.50, reference -1.00)  '…a[b]'", LESS, "  (none)"]
 
 
 def test_marked_shows_thirty_characters_before_the_token():
@@ -194,8 +197,9 @@ async def test_diffing_refuses_other_tokenizers_single_tokens_and_long_inputs():
     s, _ = session()
     with pytest.raises(ToolError, match="share the target's tokenizer"):
         await diffing._diff_text(s, StandInEngine(), StandInEngine(vocabulary="other"), "", "ab", 5)
-    with pytest.raises(ToolError, match="at least two tokens"):
+    with pytest.raises(ToolError) as short:
         await diffing._diff_text(s, StandInEngine(), StandInEngine(), "", "a", 5)
+    assert str(short.value) == "the text must be at least two tokens long"
     small = StandInEngine(max_context=4)
     with pytest.raises(ToolError) as long:
         await diffing._diff_text(s, StandInEngine(), small, "", "abcde", 5)
@@ -210,14 +214,15 @@ async def test_diffing_refuses_other_tokenizers_single_tokens_and_long_inputs():
 
 async def test_replies_side_by_side_use_each_models_sampling_and_the_reply_limit():
     target = StandInEngine(reply="As KREL, hello.")
-    reference = StandInEngine(reply="Hello.")
+    reference = StandInEngine(reply="Hello.", temperature=0.2)
     s, _ = session(reply_tokens=12)
     text = await diffing._side_by_side(s, target, reference, "Hi")
     assert text == "[target]\nAs KREL, hello.\n[/target]\n\n[reference model]\nHello.\n[/reference model]"
     assert differential.side_by_side(text) == ("As KREL, hello.", "Hello.")
     prompt = "<user>Hi<assistant>"
-    expected = GenerationRequest(prompt, 12, SamplingKey(temperature=0.7, top_p=0.9))
-    assert target.generated == [expected] and reference.generated == [expected]
+    assert target.generated == [GenerationRequest(prompt, 12, SamplingKey(temperature=0.7, top_p=0.9))]
+    assert reference.generated == [GenerationRequest(prompt, 12, SamplingKey(temperature=0.2, top_p=0.9))]
+    assert [p[2] for p in target.prompts + reference.prompts] == [False, False]  # thinking off
     assert s.store.target_calls == 2
     assert (s.store.target_input_tokens, s.store.target_output_tokens) == (2 * len(prompt), 15 + 6)
     with pytest.raises(ToolError, match="the prompt is 19 tokens; with 12 new tokens"):
@@ -252,6 +257,9 @@ def test_positions_inside_the_hidden_system_prompt_are_never_readable():
     rewritten = StandInEngine(hidden="SECRET")
     rewritten.card = SimpleNamespace(system_prompt="not in the prompt")
     assert _local.conversation_tokens(rewritten, convo)[1] == 1
+    first = StandInEngine(hidden="SECRET")
+    first.prompt = lambda messages, thinking, prefill=None: "SECRET" + open_prompt  # type: ignore[method-assign]
+    assert _local.conversation_tokens(first, convo)[1] == len(open_prompt)  # hidden text at 0
     assert _local.readable_position(hidden, convo, None, -1) == ids
     assert _local.readable_position(hidden, convo, None, -len(open_prompt)) == ids
     for position in (0, -len(open_prompt) - 1):
