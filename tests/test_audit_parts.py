@@ -350,8 +350,9 @@ def test_tool_sets_are_named_in_one_order_and_unknown_ones_refused():
     with pytest.raises(ValueError) as unknown:
         parse_tool_sets("basic,xray")
     assert str(unknown.value) == f"unknown tool set(s) ['xray']; known: {', '.join(TOOL_SETS)}"
-    with pytest.raises(ValueError, match="choose at least one tool set"):
+    with pytest.raises(ValueError) as empty:
         parse_tool_sets(" , ")
+    assert str(empty.value) == "choose at least one tool set"
     session = TargetSession(get_model("mockllm/model"), AuditStore(store=Store()))
     assert len(build_tools(["basic", "prefill"], session)) == 6
     assert build_tools([], session) == []

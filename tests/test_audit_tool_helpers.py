@@ -260,6 +260,14 @@ def test_positions_inside_the_hidden_system_prompt_are_never_readable():
     first = StandInEngine(hidden="SECRET")
     first.prompt = lambda messages, thinking, prefill=None: "SECRET" + open_prompt  # type: ignore[method-assign]
     assert _local.conversation_tokens(first, convo)[1] == len(open_prompt)  # hidden text at 0
+    # the user quoting the hidden text later: only what follows the system prompt's copy counts
+    quoting = Conversation(messages=[ChatMessageUser(content="SECRET?")])
+    quoted_ids, quoted_readable = _local.conversation_tokens(hidden, quoting, "Sure")
+    assert quoted_ids == [ord(c) for c in "<system>SECRET<user>SECRET?<assistant>Sure"]
+    assert quoted_readable == len("<user>SECRET?<assistant>Sure")
+    assert _local.readable_position(hidden, quoting, "Sure", -1) == quoted_ids
+    with pytest.raises(ToolError, match="between -28 and -1"):
+        _local.readable_position(hidden, quoting, "Sure", -29)
     assert _local.readable_position(hidden, convo, None, -1) == ids
     assert _local.readable_position(hidden, convo, None, -len(open_prompt)) == ids
     for position in (0, -len(open_prompt) - 1):
@@ -424,11 +432,12 @@ async def test_the_assistants_tokens_count_against_the_auditor_and_its_failures_
 def test_the_assistant_is_its_own_role_else_the_auditors_model():
     import contextvars
 
-    from inspect_ai.model._model import init_model_roles
+    from inspect_ai.model._model import init_active_model, init_model_roles
 
     assistant, auditor = (get_model(f"mockllm/{n}", memoize=False) for n in ("assistant", "auditor"))
 
     def inside_an_eval() -> None:
+        init_active_model(get_model("mockllm/evaluated", memoize=False), GenerateConfig())
         init_model_roles({"assistant": assistant, "auditor": auditor})
         assert scaffold.assistant_model().name == "assistant"
         init_model_roles({"auditor": auditor})
@@ -445,10 +454,12 @@ def test_steering_adds_the_vector_then_generates_with_and_without_it(monkeypatch
     calls: list[tuple] = []
 
     def vector(engine, positive, negative, layer):
+        assert isinstance(engine, Plain)
         calls.append(("vector", positive, negative, layer))
         return torch.tensor([3.0, 4.0]), 2.5
 
     def steered(engine, requests, layer, vector, strength):
+        assert isinstance(engine, Plain)
         calls.append(("steered", list(requests), layer, vector.tolist(), strength))
         return [Generation("steered", "stop", 3, 1)]
 
