@@ -429,11 +429,12 @@ def test_default_seeds_are_zero():
 
 
 def test_next_pairs_counts_each_items_measured_pairs():
-    utilities = [0.0, 0.05, 0.1, 0.15, 0.2, 2.0]
+    utilities = [0.0, 0.31, 0.67, 0.9, 1.28, 1.28]
     done = {(0, 5), (1, 5), (2, 5), (3, 5)}  # item 5 is measured four times (always second)
     expected = sorted((p for p in itertools.combinations(range(6), 2) if p not in done),
                       key=written_priority(utilities, done))
     assert prefs.next_pairs(utilities, done, 11, random.Random(0)) == expected
+    assert expected[0] != (4, 5)  # the closest pair, but item 5 is well measured already
 
 
 def test_next_pairs_enumerates_at_half_the_open_pairs_with_some_measured():
