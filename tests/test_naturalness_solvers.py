@@ -166,3 +166,4 @@ def test_default_budget_is_twice_n_log_n_up_to_every_pair():
     assert solvers.default_budget(2) == 1
     assert solvers.default_budget(1) == 0
     assert solvers.default_budget(100) == math.ceil(200 * math.log(100))
+    assert all(type(solvers.default_budget(n)) is int for n in (1, 2, 5, 10, 30))  # a sample size
