@@ -191,7 +191,7 @@ def test_fried_runs_applicable_measures_on_both_and_skips_the_rest(tmp_path, mon
                         lambda m, a: compared.append((m.name, a)) or [f"{m.name} by role"])
     written = {}
     monkeypatch.setattr(fried_module.report, "write",
-                        lambda out, o, b, c, logs, skipped: written.update(args=(out, o, b, c, logs, skipped)) or {})
+                        lambda out, o, b, c, logs, skipped: written.update(args=(out, o, b, c, logs, skipped)) or {"json": out})
     chosen = [MEASURES[n] for n in ("mmlu", "thinking_integrity", "ifeval", "xstest", "leakage", "perplexity")]
     result = fried_module.fried("org", tmp_path, chosen, settings=settings)
     assert runs == [("org", "mmlu", None), ("base", "mmlu", None), ("org", "ifeval", None), ("base", "ifeval", None),
@@ -211,6 +211,7 @@ def test_fried_runs_applicable_measures_on_both_and_skips_the_rest(tmp_path, mon
                         ("perplexity", "org-perplexity.eval", "base-perplexity.eval")]
     assert result.comparisons == ["mmlu compared", "leakage by role", "perplexity compared"]
     assert written["args"] == (tmp_path, "org", "base", result.comparisons, result.logs, result.skipped)
+    assert result.paths == {"json": tmp_path}
     other = card("other", thinking=False)
     monkeypatch.setattr(fried_module, "registry", lambda: Registry(org, base, other))
     runs.clear()
