@@ -242,6 +242,14 @@ def test_local_engine_is_the_models_engine_else_none():
 
     contextvars.copy_context().run(inside_an_eval)
 
+    def on_a_local_organism():
+        model = get_model("mockllm/local")
+        model.api.engine = engine  # what the organism provider's API carries
+        init_active_model(model, GenerateConfig())
+        assert target.local_engine() is engine and target.require_engine("perplexity") is engine
+
+    contextvars.copy_context().run(on_a_local_organism)
+
 
 # ---------------------------------------------------------------- NLTK's tables
 def test_tables_go_under_the_named_folder_else_the_cache(monkeypatch, tmp_path):
