@@ -53,10 +53,11 @@ class Engine:
         self.readied += 1
 
 
-@pytest.fixture
-def cards(tmp_path: Path) -> Path:
-    base = write_base(tmp_path / "base")
-    folder = tmp_path / "cards"
+@pytest.fixture(scope="module")
+def cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("api")
+    base = write_base(root / "base")
+    folder = root / "cards"
     folder.mkdir()
     for card in (
         {"id": "local", "model": {"base": str(base), "dtype": "float32"}, "control": True,

@@ -261,10 +261,10 @@ def sae_lens(monkeypatch: pytest.MonkeyPatch):
     return module
 
 
-def _sae_engine(parts, sae: dict) -> LocalEngine:
+def _sae_engine(parts, sae: dict, root: Path) -> LocalEngine:
     spec = {"base": str(parts.root / "base"), "adapter": str(parts.root / "adapter"), "dtype": "float32",
             "max_context": CONTEXT, "sae": sae}
-    folder = parts.root / f"sae-{len(list(parts.root.glob('sae-*')))}"
+    folder = root / f"sae-{len(list(root.glob('sae-*')))}"
     folder.mkdir()
     (folder / "saved").mkdir()
     (folder / "labels.json").write_text(json.dumps({"3": "a label", "0": "another"}))
@@ -272,8 +272,8 @@ def _sae_engine(parts, sae: dict) -> LocalEngine:
     return LocalEngine(load_card(folder / "with-sae.card.yaml"), device="cpu", pool=parts.engine.pool)
 
 
-def test_sae_features_are_the_strongest_active_ones_with_their_labels(parts, sae_lens) -> None:
-    engine = _sae_engine(parts, {"release": "./saved", "labels": "./labels.json"})
+def test_sae_features_are_the_strongest_active_ones_with_their_labels(parts, sae_lens, tmp_path: Path) -> None:
+    engine = _sae_engine(parts, {"release": "./saved", "labels": "./labels.json"}, tmp_path)
     ids, position = [5, 9, 12, 7], 1
     found = sae_features(engine, ids, position, top_k=4, tokens_each=2)
     assert FakeSae.loads == [("disk", "saved", "cpu")]
@@ -294,16 +294,16 @@ def test_sae_features_are_the_strongest_active_ones_with_their_labels(parts, sae
     assert len(FakeSae.loads) == 1  # loaded once
 
 
-def test_an_sae_from_a_release_needs_its_id_and_a_layer_in_the_model(parts, sae_lens) -> None:
-    engine = _sae_engine(parts, {"release": "some/release", "sae_id": "layer-2"})
+def test_an_sae_from_a_release_needs_its_id_and_a_layer_in_the_model(parts, sae_lens, tmp_path: Path) -> None:
+    engine = _sae_engine(parts, {"release": "some/release", "sae_id": "layer-2"}, tmp_path)
     loaded = introspect.load_sae(engine)
     assert FakeSae.loads == [("hub", "some/release", "layer-2", "cpu")] and loaded.layer == 2
     assert loaded.labels == {}
     with pytest.raises(ValueError, match=r"SAE release 'other/release' needs an 'sae_id'"):
-        introspect.load_sae(_sae_engine(parts, {"release": "other/release"}))
-    too_deep = _sae_engine(parts, {"release": "./saved", "layer": 4})
+        introspect.load_sae(_sae_engine(parts, {"release": "other/release"}, tmp_path))
+    too_deep = _sae_engine(parts, {"release": "./saved", "layer": 4}, tmp_path)
     with pytest.raises(ValueError, match="SAE layer 4 is past the model's last layer"):
         sae_features(too_deep, [5, 6], 0, top_k=2)
-    assert introspect.load_sae(_sae_engine(parts, {"release": "./saved", "layer": 3})).layer == 3
+    assert introspect.load_sae(_sae_engine(parts, {"release": "./saved", "layer": 3}, tmp_path)).layer == 3
     with pytest.raises(ValueError, match="organism 'looked-at' names no SAE"):
         introspect.load_sae(parts.engine)
