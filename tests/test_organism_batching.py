@@ -13,7 +13,11 @@ from contextlib import contextmanager
 import pytest
 import torch
 from tiny_weights import EOS, tiny_lm
-from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+from transformers.generation.logits_process import (
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from auditgame.organism import batching
 from auditgame.organism.batching import (
@@ -21,8 +25,8 @@ from auditgame.organism.batching import (
     GenerationJob,
     ModelWorker,
     Sampling,
-    _length_groups,
     _left_pad,
+    _length_groups,
     _prepare_sampling,
     _resolve,
     _sampling_groups,

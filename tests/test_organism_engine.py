@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 from inspect_ai.model import ChatMessageAssistant, ChatMessageUser
-from tiny_weights import EOS, card_for, lora_adapter, tiny_lm, word_tokenizer, write_base
+from tiny_weights import EOS, card_for, lora_adapter, tiny_lm, write_base
 
 from auditgame.cards import CardError
 from auditgame.organism import engine as engine_module

@@ -19,7 +19,7 @@ from tiny_weights import card_for, lora_adapter, merged, tiny_lm, write_base
 
 from auditgame.cards import load_card
 from auditgame.organism import introspect
-from auditgame.organism.engine import GenerationRequest, LocalEngine
+from auditgame.organism.engine import GenerationRequest, LocalEngine, SamplingKey
 from auditgame.organism.introspect import (
     anatomy,
     generate_steered,
@@ -78,7 +78,7 @@ def test_residuals_are_each_layers_output(parts) -> None:
 
 
 def test_too_many_or_no_tokens_are_refused(parts) -> None:
-    with pytest.raises(ValueError, match="no tokens to run"):
+    with pytest.raises(ValueError, match="^no tokens to run$"):
         residuals(parts.engine, [])
     with pytest.raises(ValueError, match=f"31 tokens exceed the model's context of {CONTEXT}"):
         residuals(parts.engine, [5] * 31)
@@ -111,24 +111,27 @@ def test_steering_vectors_are_differences_of_mean_last_token_activations(parts) 
 
 
 def test_steering_adds_the_vector_at_every_position_of_its_own_generation_only(parts) -> None:
-    prompt, layer = [5, 6, 7], 2
-    vector = torch.randn(8, generator=torch.Generator().manual_seed(0))
-    steered_model = parts.organism
-    module = steered_model.model.layers[layer - 1]
-    handle = module.register_forward_hook(lambda _m, _a, out: (out[0] + 3.0 * vector, *out[1:])
-                                          if isinstance(out, tuple) else out + 3.0 * vector)
+    prompt, layer, count = [5, 6, 7], 2, 6
+    vector = torch.randn(8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # cast to the model's
+    module = parts.organism.model.layers[layer - 1]
+    handle = module.register_forward_hook(lambda _m, _a, out: (out[0] + 3.0 * vector.float(), *out[1:])
+                                          if isinstance(out, tuple) else out + 3.0 * vector.float())
     try:
         ids = list(prompt)
         with torch.no_grad():
-            for _ in range(6):
-                ids.append(int(steered_model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
+            for _ in range(count):
+                ids.append(int(parts.organism(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
+            reference = parts.organism(input_ids=torch.tensor([ids])).logits[0, 2:-1].log_softmax(-1)
     finally:
         handle.remove()
     expected = " ".join(f"w{i - 3}" for i in ids[3:])
-    request = GenerationRequest("w2 w3 w4", 6)
+    request = GenerationRequest("w2 w3 w4", count, SamplingKey(top_logprobs=0))
     [steered] = generate_steered(parts.engine, [request], layer, vector, 3.0)
     [plain] = parts.engine.generate_now([request])
     assert steered.text == expected != plain.text
+    assert steered.logprobs is not None
+    assert [lp.logprob for lp in steered.logprobs] == pytest.approx(
+        [float(reference[n, t]) for n, t in enumerate(ids[3:])], abs=1e-4)
     [unsteered] = generate_steered(parts.engine, [request], layer, vector, 0.0)
     assert unsteered.text == plain.text
 
@@ -194,7 +197,7 @@ def test_the_reference_is_a_local_baseline_else_the_bare_base(tmp_path: Path) ->
                 reference.model.max_context, reference.model.tokenizer) == (str(base), "r1", "float16", 99, "./tok")
 
 
-def test_the_reference_engine_is_loaded_once_per_engine_on_its_device(parts, monkeypatch) -> None:
+def test_the_reference_engine_is_loaded_once_per_engine_on_its_device(parts, monkeypatch, tmp_path: Path) -> None:
     loads: list[tuple[str, dict]] = []
 
     def load(card, **options):
@@ -209,6 +212,19 @@ def test_the_reference_engine_is_loaded_once_per_engine_on_its_device(parts, mon
     assert same_tokenizer(parts.engine, parts.engine)
     other = SimpleNamespace(tokenizer=SimpleNamespace(get_vocab=lambda: {"w0": 0}))
     assert not same_tokenizer(parts.engine, other)  # type: ignore[arg-type]
+
+    base = {"base": str(parts.root / "base"), "dtype": "float32"}
+    for organism_id, extra in (("its-base", {}), ("with-baseline", {"baseline": "its-base"}),
+                               ("lost-baseline", {"baseline": "no-such-card"})):
+        card = {"id": organism_id, "model": base, "control": True, **extra}
+        (tmp_path / f"{organism_id}.card.yaml").write_text(yaml.safe_dump(card))
+    kept = []  # alive, so no two share an id()
+    for organism_id, reference in (("with-baseline", "its-base"), ("lost-baseline", "lost-baseline.reference")):
+        engine = SimpleNamespace(card=load_card(tmp_path / f"{organism_id}.card.yaml"), device="cpu",
+                                 dtype=torch.float16)
+        kept.append(engine)
+        assert introspect.reference_engine(engine).card.id == reference  # type: ignore[arg-type]
+        assert loads[-1] == (reference, {"device": "cpu", "dtype": "float16"})
 
 
 # ---------------------------------------------------------------- sparse autoencoders

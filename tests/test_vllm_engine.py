@@ -28,7 +28,13 @@ from tiny_weights import card_for, tiny_lm, write_base
 from auditgame.cards import CardError
 from auditgame.organism import vllm
 from auditgame.organism.engine import Generation, GenerationRequest, PromptTooLong, SamplingKey
-from auditgame.organism.vllm import VLLMEngine, lora_rank, sampling_defaults, vllm_dtype, weight_bytes
+from auditgame.organism.vllm import (
+    VLLMEngine,
+    lora_rank,
+    sampling_defaults,
+    vllm_dtype,
+    weight_bytes,
+)
 from auditgame.preflight import Location
 
 
