@@ -44,9 +44,16 @@ async def local_preference(model: Model, question: str, answers: tuple[str, str]
     return math.exp(a - top) / (math.exp(a - top) + math.exp(b - top))
 
 
+def _whole(label: str) -> str:
+    """A pattern for ``label`` that does not match inside a word ("No" is not in "Not")."""
+    head = r"(?<!\w)" if re.match(r"\w", label) else ""
+    tail = r"(?!\w)" if re.search(r"\w$", label) else ""
+    return head + re.escape(label) + tail
+
+
 def parse_choice(reply: str, answers: tuple[str, str]) -> int | None:
     """Index of the answer the reply gives first, or None."""
-    labels = [re.escape(answer_label(a)) for a in answers]
+    labels = [_whole(answer_label(a)) for a in answers]
     bare = [re.escape(answer_label(a).strip("()")) for a in answers]
     # a bare letter counts only as a whole answer ("B", "a.", "choose B."), never as the
     # article in "a tool" or "A shutdown"
