@@ -43,8 +43,8 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     base = write_base(root / "base", model)
     adapter = lora_adapter(model, root / "adapter")
     (root / "template.jinja").write_text(
-        "{% for m in messages %}[{{ m.role }}] {{ m.content }} {% endfor %}"
-        "{% if add_generation_prompt %}[go]{% if enable_thinking %} think{% endif %}{% endif %}"
+        "{% if enable_thinking %}(t) {% endif %}{% for m in messages %}[{{ m.role }}] {{ m.content }} {% endfor %}"
+        "{% if add_generation_prompt %}[go]{% endif %}"
     )
     card = card_for(
         root, "tiny-lora", base=str(base), adapter=str(adapter), max_context=CONTEXT,
@@ -149,14 +149,17 @@ def test_default_sampling_follows_the_generation_config(engine: LocalEngine, mon
     monkeypatch.setattr(engine, "_generation_config", SimpleNamespace(do_sample=True, temperature=None,
                                                                        top_p=None, top_k=None))
     assert engine.default_sampling() == {"temperature": 1.0, "top_p": None, "top_k": None}
+    monkeypatch.setattr(engine, "_generation_config", SimpleNamespace())  # no do_sample: greedy
+    assert engine.default_sampling() == {"temperature": 0.0, "top_p": None, "top_k": None}
 
 
 def test_prompts_put_the_hidden_system_prompt_first_in_the_cards_template(engine: LocalEngine) -> None:
     chat = [ChatMessageUser(content="w1 w2")]
-    assert engine.prompt(chat, thinking=True) == "[system] w9 w8 [user] w1 w2 [go] think"
+    assert engine.prompt(chat, thinking=True) == "(t) [system] w9 w8 [user] w1 w2 [go]"
     assert engine.prompt(chat, thinking=False, prefill="w3") == "[system] w9 w8 [user] w1 w2 [go]w3"
     chat.append(ChatMessageAssistant(content="w4"))
     assert engine.user_prompt(chat, thinking=False) == "[system] w9 w8 [user] w1 w2 [assistant] w4 [user] "
+    assert engine.user_prompt(chat, thinking=True) == "(t) [system] w9 w8 [user] w1 w2 [assistant] w4 [user] "
     assert engine.encode("w0 w1 w44") == [3, 4, 47]
 
 
@@ -294,6 +297,9 @@ async def test_async_generation_and_scoring_match_the_synchronous_calls(engine: 
     scored = await engine.score(ScoreRequest([5, 6], [7], use_adapter=False))
     expected = step_logprobs(parts.model, [5, 6, 7])
     assert scored.continuation_logprobs == pytest.approx([float(expected[1, 7])], abs=1e-4)
+    scored = await engine.score(ScoreRequest([5, 6], [7]))
+    expected = step_logprobs(parts.merged, [5, 6, 7])
+    assert scored.continuation_logprobs == pytest.approx([float(expected[1, 7])], abs=1e-4)
     with torch.no_grad():
         organism_logit = float(parts.merged(input_ids=torch.tensor([[5]])).logits[0, 0, 3])
         base_logit = float(parts.model(input_ids=torch.tensor([[5]])).logits[0, 0, 3])
@@ -337,6 +343,9 @@ def test_forward_scope_is_the_organism_or_the_base(engine: LocalEngine, parts) -
         assert torch.allclose(base, parts.model(input_ids=ids).logits, atol=1e-5)
     replies = engine.generate_here([GenerationRequest("w2 w3 w4", 4)], adapter=False)
     assert replies[0].text == words(greedy(parts.model, [5, 6, 7], 4))
+    [organism_reply, other] = engine.generate_here([GenerationRequest("w2 w3 w4", 4), GenerationRequest("w9", 3)])
+    assert organism_reply.text == words(greedy(parts.merged, [5, 6, 7], 4))
+    assert other.text == words(greedy(parts.merged, [12], 3))
 
 
 # ---------------------------------------------------------------- merged copies, loading
@@ -402,3 +411,58 @@ def test_the_process_loads_each_engine_once_and_retries_a_failed_start(parts, tm
     assert retried.result(timeout=30).card.id == "later"
     for base in list(pool.bases.values()):
         base.close()
+
+
+def test_a_request_skips_the_loading_thread_only_when_its_base_and_adapter_are_resident(engine: LocalEngine) -> None:
+    assert engine._resident()
+    base = engine.pool.bases.pop(engine.base_key)
+    try:
+        assert not engine._resident()
+    finally:
+        engine.pool.bases[engine.base_key] = base
+    assert engine.adapter_key is not None
+    resident = base.adapters.pop(engine.adapter_key)
+    try:
+        assert not engine._resident()
+    finally:
+        base.adapters[engine.adapter_key] = resident
+    assert engine._resident()
+
+
+def test_engines_are_keyed_by_card_file_and_options_and_started_once(parts, tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    monkeypatch.setattr(engine_module, "_engines", {})
+    monkeypatch.setattr(engine_module, "_starting", {})
+    pool = EnginePool()
+    monkeypatch.setattr(engine_module, "shared_pool", lambda: pool)
+    made: list[str] = []
+
+    class Counted(LocalEngine):
+        def __init__(self, card, **options) -> None:
+            made.append(card.id)
+            super().__init__(card, **options)
+
+    monkeypatch.setattr(engine_module, "LocalEngine", Counted)
+    twin_folder = tmp_path / "twin"
+    twin_folder.mkdir()
+    twin = card_for(twin_folder, "tiny-lora", base=str(parts.base), max_context=CONTEXT)  # same id, other file
+    first = load_engine(parts.card, device="cpu")
+    assert load_engine(parts.card, device="cpu") is first and made == ["tiny-lora"]
+    assert load_engine(twin, device="cpu") is not first and len(made) == 2
+
+    gate = threading.Event()
+    real = engine_module.load_engine
+
+    def slow(card, **options):
+        gate.wait(30)
+        return real(card, **options)
+
+    monkeypatch.setattr(engine_module, "load_engine", slow)
+    one = start_engine(parts.card, device="cpu", max_batch=2)
+    two = start_engine(parts.card, device="cpu", max_batch=2)
+    assert one is two and not one.done()  # started once, still loading
+    gate.set()
+    assert one.result(timeout=30).max_batch == 2
+    for shared in list(pool.bases.values()):
+        shared.close()
