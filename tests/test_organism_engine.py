@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 from inspect_ai.model import ChatMessageAssistant, ChatMessageUser
-from tiny_weights import EOS, card_for, lora_adapter, tiny_lm, write_base
+from tiny_weights import EOS, card_for, lora_adapter, tiny_lm, word_tokenizer, write_base
 
 from auditgame.cards import CardError
 from auditgame.organism import engine as engine_module
@@ -181,7 +181,7 @@ def test_the_reply_limit_is_the_room_left_and_a_full_prompt_is_refused(engine: L
 
 
 def test_scored_texts_must_fit_and_have_context(engine: LocalEngine) -> None:
-    with pytest.raises(ValueError, match="at least one context token"):
+    with pytest.raises(ValueError, match="^a ScoreRequest needs at least one context token$"):
         engine.score_now([ScoreRequest(context=[])])
     with pytest.raises(PromptTooLong, match="a scored text of 41 tokens") as refused:
         engine.score_now([ScoreRequest(context=[3] * 30, continuation=[4] * 11)])
@@ -466,3 +466,44 @@ def test_engines_are_keyed_by_card_file_and_options_and_started_once(parts, tmp_
     assert one.result(timeout=30).max_batch == 2
     for shared in list(pool.bases.values()):
         shared.close()
+
+
+def test_off_the_cpu_logsumexp_is_one_call_over_the_last_dimension() -> None:
+    on_meta = engine_module._logsumexp_by_rows(torch.empty(3, 7, device="meta"))
+    assert on_meta.device.type == "meta" and on_meta.shape == (3,)
+    rows = torch.randn(9, 11, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(engine_module._logsumexp_by_rows(rows), rows.logsumexp(-1), atol=1e-6)
+
+
+def test_an_unreadable_adapter_names_its_card_field(parts, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(parts.adapter / "adapter_config.json", broken)  # no weights
+    card = card_for(tmp_path, "broken", base=str(parts.base), adapter=str(broken))
+    with pytest.raises(CardError, match=rf"broken.card.yaml.*: field 'model.adapter': cannot load {broken} \("):
+        engine_module.read_adapter(card)
+    files = engine_module.read_adapter(parts.card)
+    assert files.config.r == 2 and files.weights
+    assert all(t.device.type == "cpu" for t in files.weights.values())
+
+
+def test_a_tokenizer_that_does_not_load_names_the_field_it_came_from(parts, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        ({"base": str(parts.base), "tokenizer": str(empty)}, "model.tokenizer"),
+        ({"base": str(empty)}, "model.base"),
+        ({"base": str(parts.base), "weights": str(empty)}, "model.weights"),
+    ]
+    for n, (model, field) in enumerate(cases):
+        card = card_for(tmp_path, f"case-{n}", **model)
+        with pytest.raises(CardError, match=rf"case-{n}.card.yaml.*: field '{field}': cannot load {empty} \("):
+            engine_module.load_tokenizer(card)
+    words_only = tmp_path / "words"
+    word_tokenizer().save_pretrained(words_only)
+    model_only = tmp_path / "model-only"
+    tiny_lm().save_pretrained(model_only)
+    card = card_for(tmp_path, "split", base=str(model_only), tokenizer=str(words_only))
+    assert engine_module.load_tokenizer(card).encode("w1 w2", add_special_tokens=False) == [4, 5]
