@@ -507,3 +507,16 @@ def test_a_tokenizer_that_does_not_load_names_the_field_it_came_from(parts, tmp_
     tiny_lm().save_pretrained(model_only)
     card = card_for(tmp_path, "split", base=str(model_only), tokenizer=str(words_only))
     assert engine_module.load_tokenizer(card).encode("w1 w2", add_special_tokens=False) == [4, 5]
+
+
+def test_weights_load_in_the_asked_dtype_and_a_broken_checkpoint_names_its_field(parts, tmp_path: Path) -> None:
+    model, device = engine_module.load_model(parts.card, "cpu", torch.bfloat16, merge_adapter=False)
+    assert next(model.parameters()).dtype is torch.bfloat16 and device == torch.device("cpu")
+    assert not model.training
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((parts.base / "config.json").read_text())
+    (broken / "model.safetensors").write_bytes(b"not a checkpoint")
+    card = card_for(tmp_path, "broken", base=str(broken))
+    with pytest.raises(CardError, match=rf"broken.card.yaml.*: field 'model.base': cannot load {broken} \("):
+        engine_module.load_model(card, "cpu", torch.float32, merge_adapter=False)
