@@ -110,6 +110,14 @@ def test_engine_facts_come_from_the_card_model_and_tokenizer(engine: LocalEngine
     assert engine.base_key == pool_module.BaseKey(str(parts.base), None, "float32", "cpu", "continuous", None)
     assert engine.adapter == "adapter_1" and engine.input_device == torch.device("cpu")
     assert engine.model.config.vocab_size == 48
+    # the first test on the module's engine: mutmut counts only it as reaching the constructor
+    assert engine.chat_template is not None and engine.chat_template.startswith("{% if enable_thinking %}(t)")
+    assert engine.chat_template == (parts.root / "template.jinja").read_text()
+    assert engine._generation_config is engine.model.generation_config
+    assert engine.max_batch == 4 and engine.pool.bases[engine.base_key].worker.max_batch == 4
+    assert engine._resident() and engine.encode("w1") == [4]
+    [scored] = engine.score_now([ScoreRequest([5], [6])])
+    assert len(scored.continuation_logprobs) == 1
 
 
 def test_a_short_model_bounds_the_context_and_eos_ids_merge(tmp_path: Path) -> None:
