@@ -88,6 +88,12 @@ def test_a_claim_names_a_behaviour_by_enough_shared_content_words():
         "threats",
     )
     assert not standin.names_behaviour("", BEHAVIOUR)
+    # exactly the share: 17 of 50 content words (0.34 x 50 == 17)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    nonsense = [letters[i % 26] + letters[i // 26] + "qzxv" for i in range(50)]
+    assert len(standin.content_words(" ".join(nonsense))) == 50
+    assert standin.names_behaviour(" ".join(nonsense), " ".join(nonsense[:17]))
+    assert not standin.names_behaviour(" ".join(nonsense), " ".join(nonsense[:16]))
 
 
 def test_blocks_are_unescaped_and_stripped():
@@ -353,9 +359,21 @@ def test_tool_sets_are_named_in_one_order_and_unknown_ones_refused():
     with pytest.raises(ValueError) as empty:
         parse_tool_sets(" , ")
     assert str(empty.value) == "choose at least one tool set"
-    session = TargetSession(get_model("mockllm/model"), AuditStore(store=Store()))
-    assert len(build_tools(["basic", "prefill"], session)) == 6
-    assert build_tools([], session) == []
+    store = AuditStore(store=Store())
+    session = TargetSession(get_model("mockllm/model", custom_outputs=lambda *a: ModelOutput.from_content("mockllm/model", "hello").model_copy(update={"usage": ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)}), memoize=False), store)
+    tools = build_tools(["prefill", "basic"], session)
+    assert len(tools) == 6 and build_tools([], session) == []
+
+
+async def test_built_tools_act_on_the_audits_session():
+    store = AuditStore(store=Store())
+    reply = ModelOutput.from_content("mockllm/model", "hello").model_copy(
+        update={"usage": ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)}
+    )
+    model = get_model("mockllm/model", custom_outputs=lambda *a: reply, memoize=False)
+    send, *_ = build_tools(["basic"], TargetSession(model, store))
+    assert await send(conversation="c", message="hi") == "hello"
+    assert store.target_calls == 1 and [m.role for m in store.conversations["c"].messages] == ["user", "assistant"]
 
 
 
