@@ -36,6 +36,7 @@ def test_labels_and_the_prompt_are_the_same_in_either_order():
     [
         ("I pick (B) because (A) is worse", AB, 1),
         ("(A) then (B)", AB, 0),
+        ("B. No wait: (A)", AB, 0),  # a bracketed answer wins over a bare letter before it
         ("(B)", (" (B)", " (A)"), 0),
         ("b.", AB, 1),
         ("(a)", AB, 0),  # a bare letter in brackets, any case
