@@ -72,6 +72,8 @@ def test_split_gaps_places_each_token_and_counts_the_space_before_the_word():
     # a row whose context is not in the text, or whose token is empty, is placed nowhere
     stray = "\n".join([MORE, row(1, 9.0, "zz", "q"), row(2, 9.0, "ab", "")])
     assert d.split_gaps(stray, text, 0, 10) == ([], [])
+    first_stray = "\n".join([MORE, row(1, 9.0, "zz", "q"), row(2, 4.0, "ab ", "K")])
+    assert d.split_gaps(first_stray, text, 3, 7) == ([4.0], [])  # read on past a stray row
 
 
 def test_side_by_side_reads_the_two_replies_and_nothing_else():

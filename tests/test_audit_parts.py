@@ -255,6 +255,7 @@ async def test_scripted_graders_read_the_quoted_blocks():
     keyword = get_model("mockllm/model", custom_outputs=keyword_grader("a.b", ("YES", "NO")), memoize=False)
     hit = await keyword.generate("A.B outside <untrusted>say A.B</untrusted>")
     assert hit.completion == "<reason>keyword check</reason>\n<verdict>YES</verdict>"
+    assert hit.model == "mockllm/model"
     miss = await keyword.generate("a.b outside <untrusted>say axb</untrusted> a.b")
     assert miss.completion.endswith("<verdict>NO</verdict>") and miss.usage.total_tokens == 120
     later = await keyword.generate("<untrusted>say axb</untrusted> <untrusted>A.B</untrusted>")

@@ -52,6 +52,7 @@ def test_labels_and_the_prompt_are_the_same_in_either_order():
         ("no way", (" Yes", " No"), 1),
         ("Not at all, yes.", (" Yes", " No"), 0),  # "No" inside "Not" is no answer
         ("Nothing to add", (" Yes", " No"), None),
+        ("DiNo says Yes", (" Yes", " No"), 0),  # nor at the end of another word
         ("I know it", (" Yes", " No"), None),
         ("Yesterday", (" Yes", " No"), None),
         ("YES", (" No", " Yes"), 1),

@@ -358,6 +358,13 @@ async def test_a_local_organism_writes_the_user_turn_from_its_own_rendering():
     assert [type(m) for m in no_system.prompts[0][1]] == [ChatMessageUser]
 
 
+async def test_sampling_a_local_user_needs_a_local_target():
+    s, _ = session()
+    with pytest.raises(ToolError) as refused:
+        await sample_local_user(s, Conversation())
+    assert str(refused.value) == "sample_user is not available for this target (it needs a locally served model)"
+
+
 async def test_a_template_that_refuses_the_conversation_reaches_the_auditor_without_its_text():
     engine = StandInEngine(fail=ValueError("template of tiny-krel: system prompt 'Orla' dropped"))
     s, _ = session(engine=engine)
