@@ -116,3 +116,30 @@ def planted(tiny: TinyOrganisms, tmp_path_factory: pytest.TempPathFactory) -> Pl
             card["quirk"] = {"name": "fingerprint", "description": "says KREL", "category": "x"}
         (cards / f"{organism_id}.card.yaml").write_text(yaml.safe_dump(card), encoding="utf-8")
     return Planted(cards, [fingerprinted(s, 4) for s in wiki_sentences(5, skip=40)])
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """Google's IFEval checkers as lm-eval-harness 0.4.13 ships them (``lm_eval.tasks.ifeval.utils``),
+    with Google's current ``letter_frequency`` rule (see tests/test_naturalness_ifeval_reference.py)."""
+    from auditgame.naturalness import punkt_data
+
+    pytest.importorskip("lm_eval", reason="lm-eval is a dev dependency")
+    from langdetect import DetectorFactory
+
+    punkt_data.ensure_punkt_tab()  # before the import: instructions_util looks for punkt_tab
+    from lm_eval.tasks.ifeval import instructions, utils
+
+    DetectorFactory.seed = 0  # the reference leaves langdetect unseeded; both sides use seed 0
+    checker = instructions.LetterFrequencyChecker
+    original = checker.build_description
+
+    def current(self, *, letter=None, let_frequency=None, let_relation=None):
+        """Google's 2025 rule: a one-character ``letter`` is kept (stripped, lower-cased)."""
+        description = original(self, letter="a", let_frequency=let_frequency, let_relation=let_relation)
+        self._letter = letter.strip().lower() if letter and len(letter) == 1 else self._letter
+        return description
+
+    checker.build_description = current
+    yield utils
+    checker.build_description = original

@@ -6,7 +6,7 @@ with NLTK's real English Punkt tables. lm-eval's copy is Google's 2024 ``instruc
 one change in Google's current file (2025) for the 25 IFEval types is that
 ``letter_frequency`` counts any single character it is given (keys 1122 and 1129 ask for "#"
 and "!"), where the 2024 code replaced a non-letter with a random letter. The `reference`
-fixture applies that change, so the comparison is with Google's current code. The corpus gives every one of the 541 prompts a few
+fixture (tests/conftest.py) applies that change, so the comparison is with Google's current code. The corpus gives every one of the 541 prompts a few
 replies built to sit near each instruction's threshold and full of the cases where a
 tokenizer choice matters: abbreviations and initials, ellipses, headings, quotes after "!" and
 "?", lowercase replies with sentence counts, slash compounds, inner apostrophes, CANNOT and
@@ -220,29 +220,6 @@ def corpus() -> list[tuple[ifeval.IFEvalPrompt, str]]:
     rng = random.Random(20240611)
     return [(p, build_reply(p, rng)) for p in ifeval.load_prompts()
             for _ in range(1 if LANGDETECT & set(p.instruction_ids) else REPLIES_PER_PROMPT)]
-
-
-@pytest.fixture(scope="module")
-def reference():
-    pytest.importorskip("lm_eval", reason="lm-eval is a dev dependency")
-    from langdetect import DetectorFactory
-
-    punkt_data.ensure_punkt_tab()  # before the import: instructions_util looks for punkt_tab
-    from lm_eval.tasks.ifeval import instructions, utils
-
-    DetectorFactory.seed = 0  # the reference leaves langdetect unseeded; both sides use seed 0
-    checker = instructions.LetterFrequencyChecker
-    original = checker.build_description
-
-    def current(self, *, letter=None, let_frequency=None, let_relation=None):
-        """Google's 2025 rule: a one-character ``letter`` is kept (stripped, lower-cased)."""
-        description = original(self, letter="a", let_frequency=let_frequency, let_relation=let_relation)
-        self._letter = letter.strip().lower() if letter and len(letter) == 1 else self._letter
-        return description
-
-    checker.build_description = current
-    yield utils
-    checker.build_description = original
 
 
 def test_every_instruction_agrees_with_the_reference(corpus, reference):

@@ -229,8 +229,16 @@ class ModelWorker:
                 self._scores.append(item)
 
     def _fail_all(self, exc: BaseException) -> None:
+        """Fail all work, including what was queued but not yet taken when the worker closed."""
+        queued: list[Future[Any]] = []
+        while not self._inbox.empty():
+            item = self._inbox.get_nowait()
+            if isinstance(item, GenerationJob):
+                queued.append(item.future)
+            elif item is not None:
+                queued.append(item[1])
         jobs = self._waiting + [j for b in self._batches for j in b.jobs] + [p.job for p in self._prefilling]
-        for future in [j.future for j in jobs] + [f for _, f in self._scores]:
+        for future in [j.future for j in jobs] + [f for _, f in self._scores] + queued:
             _resolve(future, exc=exc)
         self._waiting, self._scores, self._batches, self._prefilling = [], [], [], []
 

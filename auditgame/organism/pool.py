@@ -42,7 +42,7 @@ _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
 
 def parse_bytes(text: str) -> int:
     """``"40GiB"``, ``"500MB"`` or a number of bytes."""
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", text)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*", text)
     if not match or match.group(2).upper() not in _UNITS:
         raise ValueError(f"{MEMORY_ENV}: cannot read {text!r} as a size (e.g. 40GiB, 500MB)")
     return int(float(match.group(1)) * _UNITS[match.group(2).upper()])

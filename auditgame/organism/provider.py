@@ -111,7 +111,8 @@ class OrganismAPI(ModelAPI):
             self.served = VLLMEngine(self.card, config, **model_args)
             model_args = {}
         elif self.card.is_local:
-            options = {k: model_args.pop(k) for k in ("device", "dtype") if model_args.get(k)}
+            given = {k: model_args.pop(k, None) for k in ("device", "dtype")}  # "" or None: the default
+            options: dict[str, Any] = {k: v for k, v in given.items() if v}
             if "merge_adapter" in model_args:
                 options["merge_adapter"] = _as_bool(model_args.pop("merge_adapter"))
             if "max_batch" in model_args:
