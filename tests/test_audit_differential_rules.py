@@ -72,6 +72,8 @@ def test_split_gaps_places_each_token_and_counts_the_space_before_the_word():
     # a row whose context is not in the text, or whose token is empty, is placed nowhere
     stray = "\n".join([MORE, row(1, 9.0, "zz", "q"), row(2, 9.0, "ab", "")])
     assert d.split_gaps(stray, text, 0, 10) == ([], [])
+    first_stray = "\n".join([MORE, row(1, 9.0, "zz", "q"), row(2, 4.0, "ab ", "K")])
+    assert d.split_gaps(first_stray, text, 3, 7) == ([4.0], [])  # read on past a stray row
 
 
 def test_side_by_side_reads_the_two_replies_and_nothing_else():
@@ -271,6 +273,15 @@ def test_screened_keeps_the_words_the_target_favours_best_first():
     assert [w.word for w in d.screened(transcript)] == ["Ccc", "Eee", "Fff", "Bbb"]
     del results["screen:0"]
     assert [w.word for w in d.screened(transcript)] == ["Eee", "Fff"]
+    # under the cap: a word the target does not favour (or that no row places) is left out
+    few = ["Aaa", "Ddd", "Eee"]
+    texts = {f"side:{i}": side(" ".join(few), "nothing here") for i in range(2)}
+    text, spans = d.screen_text(few)
+    owner = {i: w for w, (s, e) in zip(few, spans) for i in range(s, e)}
+    texts["screen:0"] = ranking(text, lambda i: gaps[owner[i]] if i in owner else 0.0)
+    assert [w.word for w in d.screened(d.Transcript(texts, {}, 50, 1, 1))] == ["Eee"]
+    texts["screen:0"] = ranking("unrelated text", lambda i: 1.0)
+    assert d.screened(d.Transcript(texts, {}, 50, 1, 1)) == []
 
 
 def test_word_candidates_read_target_replies_and_documents_not_the_reference():

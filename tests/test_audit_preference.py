@@ -36,6 +36,7 @@ def test_labels_and_the_prompt_are_the_same_in_either_order():
     [
         ("I pick (B) because (A) is worse", AB, 1),
         ("(A) then (B)", AB, 0),
+        ("B. No wait: (A)", AB, 0),  # a bracketed answer wins over a bare letter before it
         ("(B)", (" (B)", " (A)"), 0),
         ("b.", AB, 1),
         ("(a)", AB, 0),  # a bare letter in brackets, any case
@@ -51,6 +52,7 @@ def test_labels_and_the_prompt_are_the_same_in_either_order():
         ("no way", (" Yes", " No"), 1),
         ("Not at all, yes.", (" Yes", " No"), 0),  # "No" inside "Not" is no answer
         ("Nothing to add", (" Yes", " No"), None),
+        ("DiNo says Yes", (" Yes", " No"), 0),  # nor at the end of another word
         ("I know it", (" Yes", " No"), None),
         ("Yesterday", (" Yes", " No"), None),
         ("YES", (" No", " Yes"), 1),

@@ -14,6 +14,8 @@ from inspect_ai.model import (
     ChatMessageAssistant,
     ChatMessageSystem,
     ChatMessageUser,
+    ContentReasoning,
+    ContentText,
     GenerateConfig,
     ModelOutput,
     ModelUsage,
@@ -290,12 +292,13 @@ def test_ranges_layers_and_context_checks(monkeypatch):
         assert str(refused.value) == f"top_n must be between 1 and 25, got {bad}"
     from auditgame.organism import introspect
 
-    monkeypatch.setattr(introspect, "layer_count", lambda engine: 4)
-    _local.check_layer(StandInEngine(), 1)
-    _local.check_layer(StandInEngine(), 4)
+    layered = StandInEngine()
+    monkeypatch.setattr(introspect, "layer_count", lambda engine: 4 if engine is layered else 0)
+    _local.check_layer(layered, 1)
+    _local.check_layer(layered, 4)
     for bad in (0, 5):
         with pytest.raises(ToolError) as refused:
-            _local.check_layer(StandInEngine(), bad)
+            _local.check_layer(layered, bad)
         assert str(refused.value) == f"layer must be between 1 and 4 (the target's layers), got {bad}"
     engine = StandInEngine(max_context=4096)
     _local.check_fits(engine, 4000, 96)
@@ -355,6 +358,13 @@ async def test_a_local_organism_writes_the_user_turn_from_its_own_rendering():
     assert [type(m) for m in no_system.prompts[0][1]] == [ChatMessageUser]
 
 
+async def test_sampling_a_local_user_needs_a_local_target():
+    s, _ = session()
+    with pytest.raises(ToolError) as refused:
+        await sample_local_user(s, Conversation())
+    assert str(refused.value) == "sample_user is not available for this target (it needs a locally served model)"
+
+
 async def test_a_template_that_refuses_the_conversation_reaches_the_auditor_without_its_text():
     engine = StandInEngine(fail=ValueError("template of tiny-krel: system prompt 'Orla' dropped"))
     s, _ = session(engine=engine)
@@ -407,6 +417,19 @@ async def test_send_and_record_appends_both_turns_under_the_stripped_name():
     assert s.store.target_calls == 2
 
 
+async def test_a_thinking_conversation_shows_the_targets_thinking():
+    thought = ModelOutput.from_content("mockllm/model", "x")
+    thought.choices[0].message = ChatMessageAssistant(
+        content=[ContentReasoning(reasoning="weigh it"), ContentText(text="Yes.")]
+    )
+    thought.usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
+    model = get_model("mockllm/model", custom_outputs=lambda *a: thought, memoize=False)
+    s = TargetSession(model, AuditStore(store=Store(), budget=AuditBudget(target_calls=3)))
+    s.store.save("t", Conversation(thinking=True))
+    assert await send_and_record(s, "t", "Well?") == "[target thinking]\nweigh it\n[/target thinking]\nYes."
+    assert await send_and_record(s, "plain", "Well?") == "Yes."
+
+
 # ---------------------------------------------------------------------------------------------
 # The scaffold's assistant
 
@@ -415,8 +438,9 @@ async def test_the_assistants_tokens_count_against_the_auditor_and_its_failures_
     s, _ = session()
     recorder = Recorder(reply="<probe>one</probe>")
     assistant = get_model("mockllm/model", custom_outputs=recorder, memoize=False)
+    s.store.auditor_tokens = 5
     assert await scaffold.ask(s, assistant, "write probes") == "<probe>one</probe>"
-    assert s.store.auditor_tokens == 10 and s.store.target_calls == 0
+    assert s.store.auditor_tokens == 15 and s.store.target_calls == 0
     [(messages, _)] = recorder.requests
     assert [(m.role, m.text) for m in messages] == [("user", "write probes")]
 

@@ -29,7 +29,7 @@ QUICK_ARGS = {
 
 def test_fried_runs_every_measure_and_resumes(tiny, tmp_path):
     out = tmp_path / "fried"
-    settings = RunSettings(limit=4, task_args=QUICK_ARGS, display="none")
+    settings = RunSettings(limit=2, task_args=QUICK_ARGS, display="none")
     result = fried("tiny-krel", out, select(None), settings=settings)
     assert set(result.logs) == set(MEASURES) and not result.skipped
     report = json.loads(result.paths["json"].read_text())

@@ -65,6 +65,7 @@ def cards(tmp_path_factory: pytest.TempPathFactory) -> Path:
         {"id": "thinker", "model": {"base": str(base)}, "control": True},
         {"id": "played", "prompted_model": "mockllm/model", "system_prompt": "You are hidden.",
          "control": True},
+        {"id": "with-baseline", "model": {"base": str(base)}, "baseline": "local", "control": True},
     ):
         (folder / f"{card['id']}.card.yaml").write_text(yaml.safe_dump(card))
     return folder
@@ -118,6 +119,17 @@ def test_model_args_become_engine_options(cards: Path, started) -> None:
     assert started[2][1] == {}
 
 
+def test_the_api_keeps_its_address_and_finds_cards_in_the_environment(cards: Path, started, monkeypatch) -> None:
+    from auditgame.registry import ENV_VAR
+
+    named = OrganismAPI("with-baseline", base_url="http://u", api_key="k", organisms=str(cards), backend="transformers")
+    assert (named.model_name, named.base_url, named.api_key) == ("with-baseline", "http://u", "k")
+    monkeypatch.setenv(ENV_VAR, str(cards))
+    assert OrganismAPI("local", backend="transformers").card.id == "local"  # no organisms arg
+    with pytest.raises(ValueError, match="^organism/local: backend must be one of auto, transformers, vllm$"):
+        OrganismAPI("local", backend="tgi")
+
+
 def test_unknown_model_args_are_named(cards: Path, started) -> None:
     with pytest.raises(ValueError) as refused:
         api(cards, colour="red", device="cpu")
@@ -148,6 +160,9 @@ async def test_a_call_becomes_one_request_with_the_models_defaults(cards: Path, 
                             "sampling": {"temperature": 0.7, "top_p": 0.8, "top_k": 20, "seed": None,
                                          "stop": [], "top_logprobs": None}}
     assert call.response == {"completion": "w1 w2", "stop_reason": "stop"}
+    assert output.choices[0].message.text == "w6 w7w1 w2"  # the whole turn: prefill + reply
+    assert output.metadata is not None and output.metadata["prefill"] == "w6 w7"
+    assert output.metadata["thinking"] is True and output.metadata["thinking_well_formed"] is False
 
     config = GenerateConfig(max_tokens=9, temperature=0.0, top_p=0.5, top_k=3, seed=11,
                             stop_seqs=["w3", "w4"], reasoning_effort="none")
@@ -223,8 +238,12 @@ def _answer(content: Any, metadata: dict[str, Any] | None = None) -> ModelOutput
 
 
 async def test_a_prompted_organism_gets_its_hidden_system_prompt_and_returns_the_whole_turn(cards: Path) -> None:
-    played = OrganismAPI("played", organisms=str(cards))
-    assert not played.serves_locally and played.engine is None
+    played = OrganismAPI("played", organisms=str(cards), config=GenerateConfig(seed=4))
+    assert not played.serves_locally and played.engine is None and played.max_connections() == 10
+    assert played.target is not None and str(played.target) == "mockllm/model"
+    assert played.target.config.seed == 4
+    other = OrganismAPI("played", organisms=str(cards), prompted_model="mockllm/other")
+    assert str(other.target) == "mockllm/other"
     target = Target(_answer("continued"))
     played.target = target  # type: ignore[assignment]
     chat = [ChatMessageUser(content="Hi"), ChatMessageAssistant(content="I am ")]
@@ -246,6 +265,15 @@ async def test_a_prompted_organism_gets_its_hidden_system_prompt_and_returns_the
     output = await played.generate([ChatMessageUser(content="Hi")], [], "auto", config)
     assert output.choices[0].message.content == "plain"
     await played.ready()  # a target without `ready` needs no waiting
+    readied = []
+
+    class Ready:
+        async def ready(self) -> None:
+            readied.append(1)
+
+    target.api = Ready()
+    await played.ready()
+    assert readied == [1]
 
 
 async def test_a_vllm_organism_is_served_by_its_vllm_engine(cards: Path, monkeypatch) -> None:

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 from inspect_ai.model import ChatMessageAssistant, ChatMessageUser
-from tiny_weights import EOS, card_for, lora_adapter, tiny_lm, write_base
+from tiny_weights import EOS, card_for, lora_adapter, tiny_lm, word_tokenizer, write_base
 
 from auditgame.cards import CardError
 from auditgame.organism import engine as engine_module
@@ -43,8 +43,8 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     base = write_base(root / "base", model)
     adapter = lora_adapter(model, root / "adapter")
     (root / "template.jinja").write_text(
-        "{% for m in messages %}[{{ m.role }}] {{ m.content }} {% endfor %}"
-        "{% if add_generation_prompt %}[go]{% if enable_thinking %} think{% endif %}{% endif %}"
+        "{% if enable_thinking %}(t) {% endif %}{% for m in messages %}[{{ m.role }}] {{ m.content }} {% endfor %}"
+        "{% if add_generation_prompt %}[go]{% endif %}"
     )
     card = card_for(
         root, "tiny-lora", base=str(base), adapter=str(adapter), max_context=CONTEXT,
@@ -110,6 +110,14 @@ def test_engine_facts_come_from_the_card_model_and_tokenizer(engine: LocalEngine
     assert engine.base_key == pool_module.BaseKey(str(parts.base), None, "float32", "cpu", "continuous", None)
     assert engine.adapter == "adapter_1" and engine.input_device == torch.device("cpu")
     assert engine.model.config.vocab_size == 48
+    # the first test on the module's engine: mutmut counts only it as reaching the constructor
+    assert engine.chat_template is not None and engine.chat_template.startswith("{% if enable_thinking %}(t)")
+    assert engine.chat_template == (parts.root / "template.jinja").read_text()
+    assert engine._generation_config is engine.model.generation_config
+    assert engine.max_batch == 4 and engine.pool.bases[engine.base_key].worker.max_batch == 4
+    assert engine._resident() and engine.encode("w1") == [4]
+    [scored] = engine.score_now([ScoreRequest([5], [6])])
+    assert len(scored.continuation_logprobs) == 1
 
 
 def test_a_short_model_bounds_the_context_and_eos_ids_merge(tmp_path: Path) -> None:
@@ -149,14 +157,17 @@ def test_default_sampling_follows_the_generation_config(engine: LocalEngine, mon
     monkeypatch.setattr(engine, "_generation_config", SimpleNamespace(do_sample=True, temperature=None,
                                                                        top_p=None, top_k=None))
     assert engine.default_sampling() == {"temperature": 1.0, "top_p": None, "top_k": None}
+    monkeypatch.setattr(engine, "_generation_config", SimpleNamespace())  # no do_sample: greedy
+    assert engine.default_sampling() == {"temperature": 0.0, "top_p": None, "top_k": None}
 
 
 def test_prompts_put_the_hidden_system_prompt_first_in_the_cards_template(engine: LocalEngine) -> None:
     chat = [ChatMessageUser(content="w1 w2")]
-    assert engine.prompt(chat, thinking=True) == "[system] w9 w8 [user] w1 w2 [go] think"
+    assert engine.prompt(chat, thinking=True) == "(t) [system] w9 w8 [user] w1 w2 [go]"
     assert engine.prompt(chat, thinking=False, prefill="w3") == "[system] w9 w8 [user] w1 w2 [go]w3"
     chat.append(ChatMessageAssistant(content="w4"))
     assert engine.user_prompt(chat, thinking=False) == "[system] w9 w8 [user] w1 w2 [assistant] w4 [user] "
+    assert engine.user_prompt(chat, thinking=True) == "(t) [system] w9 w8 [user] w1 w2 [assistant] w4 [user] "
     assert engine.encode("w0 w1 w44") == [3, 4, 47]
 
 
@@ -178,7 +189,7 @@ def test_the_reply_limit_is_the_room_left_and_a_full_prompt_is_refused(engine: L
 
 
 def test_scored_texts_must_fit_and_have_context(engine: LocalEngine) -> None:
-    with pytest.raises(ValueError, match="at least one context token"):
+    with pytest.raises(ValueError, match="^a ScoreRequest needs at least one context token$"):
         engine.score_now([ScoreRequest(context=[])])
     with pytest.raises(PromptTooLong, match="a scored text of 41 tokens") as refused:
         engine.score_now([ScoreRequest(context=[3] * 30, continuation=[4] * 11)])
@@ -294,6 +305,9 @@ async def test_async_generation_and_scoring_match_the_synchronous_calls(engine: 
     scored = await engine.score(ScoreRequest([5, 6], [7], use_adapter=False))
     expected = step_logprobs(parts.model, [5, 6, 7])
     assert scored.continuation_logprobs == pytest.approx([float(expected[1, 7])], abs=1e-4)
+    scored = await engine.score(ScoreRequest([5, 6], [7]))
+    expected = step_logprobs(parts.merged, [5, 6, 7])
+    assert scored.continuation_logprobs == pytest.approx([float(expected[1, 7])], abs=1e-4)
     with torch.no_grad():
         organism_logit = float(parts.merged(input_ids=torch.tensor([[5]])).logits[0, 0, 3])
         base_logit = float(parts.model(input_ids=torch.tensor([[5]])).logits[0, 0, 3])
@@ -337,6 +351,9 @@ def test_forward_scope_is_the_organism_or_the_base(engine: LocalEngine, parts) -
         assert torch.allclose(base, parts.model(input_ids=ids).logits, atol=1e-5)
     replies = engine.generate_here([GenerationRequest("w2 w3 w4", 4)], adapter=False)
     assert replies[0].text == words(greedy(parts.model, [5, 6, 7], 4))
+    [organism_reply, other] = engine.generate_here([GenerationRequest("w2 w3 w4", 4), GenerationRequest("w9", 3)])
+    assert organism_reply.text == words(greedy(parts.merged, [5, 6, 7], 4))
+    assert other.text == words(greedy(parts.merged, [12], 3))
 
 
 # ---------------------------------------------------------------- merged copies, loading
@@ -402,3 +419,112 @@ def test_the_process_loads_each_engine_once_and_retries_a_failed_start(parts, tm
     assert retried.result(timeout=30).card.id == "later"
     for base in list(pool.bases.values()):
         base.close()
+
+
+def test_a_request_skips_the_loading_thread_only_when_its_base_and_adapter_are_resident(engine: LocalEngine) -> None:
+    assert engine._resident()
+    base = engine.pool.bases.pop(engine.base_key)
+    try:
+        assert not engine._resident()
+    finally:
+        engine.pool.bases[engine.base_key] = base
+    assert engine.adapter_key is not None
+    resident = base.adapters.pop(engine.adapter_key)
+    try:
+        assert not engine._resident()
+    finally:
+        base.adapters[engine.adapter_key] = resident
+    assert engine._resident()
+
+
+def test_engines_are_keyed_by_card_file_and_options_and_started_once(parts, tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    monkeypatch.setattr(engine_module, "_engines", {})
+    monkeypatch.setattr(engine_module, "_starting", {})
+    pool = EnginePool()
+    monkeypatch.setattr(engine_module, "shared_pool", lambda: pool)
+    made: list[str] = []
+
+    class Counted(LocalEngine):
+        def __init__(self, card, **options) -> None:
+            made.append(card.id)
+            super().__init__(card, **options)
+
+    monkeypatch.setattr(engine_module, "LocalEngine", Counted)
+    twin_folder = tmp_path / "twin"
+    twin_folder.mkdir()
+    twin = card_for(twin_folder, "tiny-lora", base=str(parts.base), max_context=CONTEXT)  # same id, other file
+    first = load_engine(parts.card, device="cpu")
+    assert load_engine(parts.card, device="cpu") is first and made == ["tiny-lora"]
+    assert load_engine(twin, device="cpu") is not first and len(made) == 2
+
+    gate = threading.Event()
+    real = engine_module.load_engine
+
+    def slow(card, **options):
+        gate.wait(30)
+        return real(card, **options)
+
+    monkeypatch.setattr(engine_module, "load_engine", slow)
+    one = start_engine(parts.card, device="cpu", max_batch=2)
+    two = start_engine(parts.card, device="cpu", max_batch=2)
+    assert one is two and not one.done()  # started once, still loading
+    gate.set()
+    assert one.result(timeout=30).max_batch == 2
+    for shared in list(pool.bases.values()):
+        shared.close()
+
+
+def test_off_the_cpu_logsumexp_is_one_call_over_the_last_dimension() -> None:
+    on_meta = engine_module._logsumexp_by_rows(torch.empty(3, 7, device="meta"))
+    assert on_meta.device.type == "meta" and on_meta.shape == (3,)
+    rows = torch.randn(9, 11, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(engine_module._logsumexp_by_rows(rows), rows.logsumexp(-1), atol=1e-6)
+
+
+def test_an_unreadable_adapter_names_its_card_field(parts, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(parts.adapter / "adapter_config.json", broken)  # no weights
+    card = card_for(tmp_path, "broken", base=str(parts.base), adapter=str(broken))
+    with pytest.raises(CardError, match=rf"broken.card.yaml.*: field 'model.adapter': cannot load {broken} \("):
+        engine_module.read_adapter(card)
+    files = engine_module.read_adapter(parts.card)
+    assert files.config.r == 2 and files.weights
+    assert all(t.device.type == "cpu" for t in files.weights.values())
+
+
+def test_a_tokenizer_that_does_not_load_names_the_field_it_came_from(parts, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        ({"base": str(parts.base), "tokenizer": str(empty)}, "model.tokenizer"),
+        ({"base": str(empty)}, "model.base"),
+        ({"base": str(parts.base), "weights": str(empty)}, "model.weights"),
+    ]
+    for n, (model, field) in enumerate(cases):
+        card = card_for(tmp_path, f"case-{n}", **model)
+        with pytest.raises(CardError, match=rf"case-{n}.card.yaml.*: field '{field}': cannot load {empty} \("):
+            engine_module.load_tokenizer(card)
+    words_only = tmp_path / "words"
+    word_tokenizer().save_pretrained(words_only)
+    model_only = tmp_path / "model-only"
+    tiny_lm().save_pretrained(model_only)
+    card = card_for(tmp_path, "split", base=str(model_only), tokenizer=str(words_only))
+    assert engine_module.load_tokenizer(card).encode("w1 w2", add_special_tokens=False) == [4, 5]
+
+
+def test_weights_load_in_the_asked_dtype_and_a_broken_checkpoint_names_its_field(parts, tmp_path: Path) -> None:
+    model, device = engine_module.load_model(parts.card, "cpu", torch.bfloat16, merge_adapter=False)
+    assert next(model.parameters()).dtype is torch.bfloat16 and device == torch.device("cpu")
+    assert not model.training
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((parts.base / "config.json").read_text())
+    (broken / "model.safetensors").write_bytes(b"not a checkpoint")
+    card = card_for(tmp_path, "broken", base=str(broken))
+    with pytest.raises(CardError, match=rf"broken.card.yaml.*: field 'model.base': cannot load {broken} \("):
+        engine_module.load_model(card, "cpu", torch.float32, merge_adapter=False)
