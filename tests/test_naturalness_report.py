@@ -17,7 +17,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportion_
 from auditgame.naturalness import report
 from auditgame.naturalness.measures import MEASURES, Measure
 from auditgame.naturalness.report import STORED_SE, Comparison, LogScores
-from auditgame.naturalness.stats import NEWCOMBE
+from auditgame.naturalness.stats import NEWCOMBE, ratio_of
 
 
 def write_log(path, samples: list[tuple]) -> str:
@@ -56,6 +56,30 @@ def test_compare_roles_splits_one_log_by_role_and_defaults_to_the_organism(tmp_p
     assert c.higher_is_better is False and c.interval_method == NEWCOMBE
     both = report.compare(MEASURES["leakage"], location, location, resamples=50)
     assert [(d.organism, d.base, d.difference) for d in both] == [(5 / 11, 5 / 11, 0.0)]
+
+
+def test_compare_passes_its_resamples_to_the_bootstrap(tmp_path):
+    """A statistic that is not a proportion, on 25 samples a run: a percentile bootstrap whose
+    interval depends on the number of resamples asked for."""
+    org = [(f"s{i}", 1, {"s": Score(value={"nll": 10.0 + (i * 7) % 11, "tokens": 5.0 + i % 3},
+                                    metadata={"role": "organism"})}) for i in range(25)]
+    base = [(f"b{i}", 1, {"s": Score(value={"nll": 9.0 + (i * 5) % 13, "tokens": 5.0 + i % 4},
+                                     metadata={"role": "baseline"})}) for i in range(25)]
+    one, other = write_log(tmp_path / "o.eval", org), write_log(tmp_path / "b.eval", base)
+    both = write_log(tmp_path / "both.eval", org + base)
+    measure = Measure("m", "auditgame/m", {"ratio": ratio_of("nll", "tokens")})
+    for resamples in (40, 41):
+        [c] = report.compare(measure, one, other, resamples=resamples)
+        [expected] = report.compare_scores(measure, report.read_scores(one), report.read_scores(other), resamples)
+        assert c.interval == expected.interval and c.interval_method == "percentile bootstrap"
+        [r] = report.compare_roles(measure, both, resamples=resamples)
+        assert r.interval == expected.interval
+    assert report.compare(measure, one, other, resamples=40)[0].interval != report.compare(
+        measure, one, other, resamples=41)[0].interval
+    assert report.compare(measure, one, other)[0].interval == report.compare_scores(
+        measure, report.read_scores(one), report.read_scores(other), 1000)[0].interval
+    assert report.compare_roles(measure, both)[0].interval == report.compare_scores(
+        measure, report.read_scores(one), report.read_scores(other), 1000)[0].interval
 
 
 def test_a_measure_without_statistics_reports_the_mean_of_every_key_in_order():
@@ -137,6 +161,7 @@ def test_markdown_table_lines():
 def test_write_puts_every_comparison_and_its_verdict_in_the_json(tmp_path):
     rows = [comparison(), comparison(statistic="y", difference=-0.35, interval=(-0.6, -0.1))]
     out = tmp_path / "deep" / "report"
+    report.write(out, "krel", "base", rows[:1], {}, {})  # written again below: the folder exists
     paths = report.write(out, "krel", "base", rows, {"mmlu": {"krel": "a.eval"}}, {"xstest": "why"})
     assert paths == {"json": out / "report.json", "markdown": out / "report.md", "chart": out / "report.png"}
     payload = json.loads(paths["json"].read_text(encoding="utf-8"))

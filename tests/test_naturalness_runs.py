@@ -175,9 +175,12 @@ def test_fried_runs_applicable_measures_on_both_and_skips_the_rest(tmp_path, mon
     monkeypatch.setattr(fried_module, "registry", lambda: Registry(org, base))
     runs = []
 
-    def run_measure(out, c, measure, settings, baseline=None):
+    settings = runner.RunSettings(limit=2)
+
+    def run_measure(out, c, measure, given, baseline=None):
+        assert out == tmp_path and given is settings
         runs.append((c.id, measure.name, baseline))
-        status = "error" if (measure.name, c.id) == ("ifeval", "base") else "success"
+        status = "error" if measure.name == "ifeval" else "cancelled" if measure.name == "xstest" and c.id == "base" else "success"
         return f"{c.id}-{measure.name}.eval", status
 
     compared = []
@@ -188,21 +191,38 @@ def test_fried_runs_applicable_measures_on_both_and_skips_the_rest(tmp_path, mon
                         lambda m, a: compared.append((m.name, a)) or [f"{m.name} by role"])
     written = {}
     monkeypatch.setattr(fried_module.report, "write",
-                        lambda out, o, b, c, logs, skipped: written.update(args=(out, o, b, c, logs, skipped)) or {})
-    chosen = [MEASURES[n] for n in ("mmlu", "thinking_integrity", "ifeval", "leakage")]
-    result = fried_module.fried("org", tmp_path, chosen)
+                        lambda out, o, b, c, logs, skipped: written.update(args=(out, o, b, c, logs, skipped)) or {"json": out})
+    chosen = [MEASURES[n] for n in ("mmlu", "thinking_integrity", "ifeval", "xstest", "leakage", "perplexity")]
+    result = fried_module.fried("org", tmp_path, chosen, settings=settings)
     assert runs == [("org", "mmlu", None), ("base", "mmlu", None), ("org", "ifeval", None), ("base", "ifeval", None),
-                    ("org", "leakage", "base")]
+                    ("org", "xstest", None), ("base", "xstest", None), ("org", "leakage", "base"),
+                    ("org", "perplexity", None), ("base", "perplexity", None)]
     assert result.skipped == {
         "thinking_integrity": "the organism does not think by default",
-        "ifeval": "eval not finished (base: error); run again to resume",
+        "ifeval": "eval not finished (org: error, base: error); run again to resume",
+        "xstest": "eval not finished (base: cancelled); run again to resume",
     }
     assert result.logs == {"mmlu": {"org": "org-mmlu.eval", "base": "base-mmlu.eval"},
                            "ifeval": {"org": "org-ifeval.eval", "base": "base-ifeval.eval"},
-                           "leakage": {"org": "org-leakage.eval"}}
-    assert compared == [("mmlu", "org-mmlu.eval", "base-mmlu.eval"), ("leakage", "org-leakage.eval")]
-    assert result.comparisons == ["mmlu compared", "leakage by role"]
+                           "xstest": {"org": "org-xstest.eval", "base": "base-xstest.eval"},
+                           "leakage": {"org": "org-leakage.eval"},
+                           "perplexity": {"org": "org-perplexity.eval", "base": "base-perplexity.eval"}}
+    assert compared == [("mmlu", "org-mmlu.eval", "base-mmlu.eval"), ("leakage", "org-leakage.eval"),
+                        ("perplexity", "org-perplexity.eval", "base-perplexity.eval")]
+    assert result.comparisons == ["mmlu compared", "leakage by role", "perplexity compared"]
     assert written["args"] == (tmp_path, "org", "base", result.comparisons, result.logs, result.skipped)
+    assert result.paths == {"json": tmp_path}
+    other = card("other", thinking=False)
+    monkeypatch.setattr(fried_module, "registry", lambda: Registry(org, base, other))
+    runs.clear()
+    settings = runner.RunSettings()
+    result = fried_module.fried("org", tmp_path, [MEASURES["mmlu"]], base="other", settings=settings)
+    assert runs == [("org", "mmlu", None), ("other", "mmlu", None)] and written["args"][2] == "other"
+    monkeypatch.setattr(fried_module, "run_measure", lambda out, c, m, given, baseline=None: (
+        runs.append(given) or ("x.eval", "success")))
+    runs.clear()
+    fried_module.fried("org", tmp_path, [MEASURES["mmlu"]])
+    assert runs == [runner.RunSettings()] * 2  # the default settings
 
 
 # ---------------------------------------------------------------- the engine behind the model
@@ -221,6 +241,14 @@ def test_local_engine_is_the_models_engine_else_none():
             "(organism/<id> with local weights), not on mockllm/model")
 
     contextvars.copy_context().run(inside_an_eval)
+
+    def on_a_local_organism():
+        model = get_model("mockllm/local")
+        model.api.engine = engine  # what the organism provider's API carries
+        init_active_model(model, GenerateConfig())
+        assert target.local_engine() is engine and target.require_engine("perplexity") is engine
+
+    contextvars.copy_context().run(on_a_local_organism)
 
 
 # ---------------------------------------------------------------- NLTK's tables

@@ -71,7 +71,11 @@ def question(subject="anatomy"):
 
 def test_mmlu_logprobs_use_every_shot_that_fits_and_fewer_when_not(monkeypatch):
     shots = [mmlu.Question("anatomy", i, f"Question {i}?", ("a", "b", "c", "d"), i % 4) for i in range(5)]
-    monkeypatch.setattr(solvers, "_split", lambda subject, split: tuple(shots) if split == "dev" else ())
+    def split(subject, name):
+        assert subject == "anatomy"  # the question's own subject
+        return tuple(shots) if name == "dev" else ()
+
+    monkeypatch.setattr(solvers, "_split", split)
     q = question()
     full = len(mmlu.prompt(q, shots[:3])) + 1  # + BOS
     engine = Engine(max_context=full + 1)
@@ -82,6 +86,7 @@ def test_mmlu_logprobs_use_every_shot_that_fits_and_fewer_when_not(monkeypatch):
     assert list(last.context) == [1, *map(ord, mmlu.prompt(q, shots[:3]))]
     assert asyncio.run(solvers.mmlu_logprobs(Engine(max_context=full), q, shots=5))[1] == 2  # < context
     assert asyncio.run(solvers.mmlu_logprobs(Engine(max_context=10), q, shots=2))[1] == 0
+    assert asyncio.run(solvers.mmlu_logprobs(Engine(), q))[1] == 5  # five shots by default
 
 
 def test_mmlu_in_chat_layout_scores_bare_letters_after_the_chat_prompt(monkeypatch):
@@ -166,3 +171,4 @@ def test_default_budget_is_twice_n_log_n_up_to_every_pair():
     assert solvers.default_budget(2) == 1
     assert solvers.default_budget(1) == 0
     assert solvers.default_budget(100) == math.ceil(200 * math.log(100))
+    assert all(type(solvers.default_budget(n)) is int for n in (1, 2, 5, 10, 30))  # a sample size
