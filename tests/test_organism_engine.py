@@ -528,3 +528,9 @@ def test_weights_load_in_the_asked_dtype_and_a_broken_checkpoint_names_its_field
     card = card_for(tmp_path, "broken", base=str(broken))
     with pytest.raises(CardError, match=rf"broken.card.yaml.*: field 'model.base': cannot load {broken} \("):
         engine_module.load_model(card, "cpu", torch.float32, merge_adapter=False)
+
+
+def test_a_stop_string_that_opens_the_reply_leaves_it_empty(engine: LocalEngine, parts) -> None:
+    first = words(greedy(parts.merged, [5, 6, 7], 1))
+    [reply] = engine.generate_now([GenerationRequest("w2 w3 w4", 6, SamplingKey(stop=(first,)))])
+    assert reply.text == "" and reply.stop_reason == "stop" and reply.completion_tokens == 1
