@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 import torch
-from tiny_weights import EOS, tiny_lm
+from tiny_weights import EOS, greedy, tiny_lm
 from transformers.generation.logits_process import (
     TemperatureLogitsWarper,
     TopKLogitsWarper,
@@ -41,17 +41,6 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def model():
     return tiny_lm(seed=4)
-
-
-def greedy(model, prompt: list[int], count: int, eos: frozenset[int] = frozenset({EOS})) -> list[int]:
-    ids = list(prompt)
-    with torch.no_grad():
-        for _ in range(count):
-            token = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
-            if token in eos:
-                break
-            ids.append(token)
-    return ids[len(prompt):]
 
 
 def job(prompt: list[int], count: int, sampling: Sampling = Sampling(), **fields) -> GenerationJob:

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 from inspect_ai.model import ChatMessageAssistant, ChatMessageUser
-from tiny_weights import EOS, card_for, lora_adapter, tiny_lm, word_tokenizer, write_base
+from tiny_weights import EOS, card_for, greedy, lora_adapter, tiny_lm, word_tokenizer, write_base
 
 from auditgame.cards import CardError
 from auditgame.organism import engine as engine_module
@@ -61,18 +61,6 @@ def engine(parts: SimpleNamespace):
     engine = LocalEngine(parts.card, device="cpu", max_batch=4)
     yield engine
     engine.close()
-
-
-def greedy(model, prompt: list[int], count: int, eos: tuple[int, ...] = (EOS,)) -> list[int]:
-    """Greedy continuation by full forward passes (no cache)."""
-    ids = list(prompt)
-    with torch.no_grad():
-        for _ in range(count):
-            token = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
-            if token in eos:
-                break
-            ids.append(token)
-    return ids[len(prompt):]
 
 
 def step_logprobs(model, ids: list[int]) -> torch.Tensor:

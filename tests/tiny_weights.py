@@ -3,6 +3,7 @@ milliseconds (no `auditgame tiny` build): for unit tests of the serving core."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,16 @@ def merged(model: Qwen3ForCausalLM, adapter: Path) -> Any:
     from peft import PeftModel
 
     return PeftModel.from_pretrained(copy.deepcopy(model), str(adapter)).merge_and_unload().eval()
+
+
+def greedy(model: Any, prompt: list[int], count: int, eos: Collection[int] = (EOS,)) -> list[int]:
+    """Greedy continuation by full forward passes (no cache, no batching): the reference the
+    serving paths are compared with."""
+    ids = list(prompt)
+    with torch.no_grad():
+        for _ in range(count):
+            token = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+            if token in eos:
+                break
+            ids.append(token)
+    return ids[len(prompt):]
